@@ -1,0 +1,132 @@
+"""In-memory image datasets: the whole uint8 dataset is one tensor, batches are one indexing op."""
+
+from __future__ import annotations
+
+import enum
+from abc import abstractmethod
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from genlab.images import from_uint8
+
+Split = tuple[Tensor, Tensor]  # uint8 images N x C x H x W, int64 labels N
+
+
+class Binarize(str, enum.Enum):
+    """How (and whether) to binarize images for Bernoulli likelihoods."""
+
+    none = "none"
+    static = "static"  # one fixed Bernoulli draw per image (Salakhutdinov & Murray 2008)
+    dynamic = "dynamic"  # a fresh draw every time a training image is served
+
+
+def resize_uint8(images: Tensor, size: int) -> Tensor:
+    """Resize uint8 NCHW images (antialiased bilinear); a no-op when the size already matches."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def bernoulli_uint8(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Draw binary images with P(pixel = 1) = intensity / 255; returns uint8 in {0, 255}."""
+    p = images.float() / 255.0
+    return (torch.rand(p.shape, generator=generator) < p).to(torch.uint8) * 255
+
+
+def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The dataset already returns a whole batch (see ImageTensorDataset.__getitems__)."""
+    return batch
+
+
+class ImageTensorDataset(Dataset):
+    """uint8 images (+ labels) served as float [-1, 1]; `__getitems__` fetches a batch in one op."""
+
+    def __init__(self, images: Tensor, labels: Tensor, dynamic_binarization: bool = False) -> None:
+        self.images = images
+        self.labels = labels
+        self.dynamic_binarization = dynamic_binarization
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        idx = torch.as_tensor(indices)
+        images = self.images[idx]
+        if self.dynamic_binarization:
+            images = bernoulli_uint8(images)
+        return from_uint8(images), self.labels[idx]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        images, labels = self.__getitems__([index])
+        return images[0], labels[0]
+
+
+class InMemoryImageDataModule(pl.LightningDataModule):
+    """Base for datasets that fit in memory. Subclasses implement `load_splits`."""
+
+    #: Number of classes (0: unlabelled). Subclasses set it.
+    num_classes: int = 0
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        binarize: Binarize | str = Binarize.none,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.binarize = Binarize(binarize)
+        self.seed = seed
+        self.splits: dict[str, Split] = {}
+
+    @abstractmethod
+    def load_splits(self) -> dict[str, Split]:
+        """Return {"train": ..., "val": ..., "test": ...} as uint8 NCHW images at native size."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        generator = torch.Generator().manual_seed(self.seed)
+        for name, (images, labels) in self.load_splits().items():
+            images = resize_uint8(images, self.image_size)
+            # Evaluation splits are binarized once with a fixed seed so validation numbers are stable.
+            if self.binarize is Binarize.static or (self.binarize is Binarize.dynamic and name != "train"):
+                images = bernoulli_uint8(images, generator)
+            self.splits[name] = (images.contiguous(), labels.long())
+
+    def dataset(self, split: str) -> ImageTensorDataset:
+        self.setup()
+        images, labels = self.splits[split]
+        return ImageTensorDataset(images, labels, self.binarize is Binarize.dynamic and split == "train")
+
+    def _loader(self, split: str, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=_batch_collate,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        # drop_last: a tiny last batch destabilises BatchNorm statistics in GANs.
+        return self._loader("train", shuffle=True, drop_last=len(self.dataset("train")) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False, drop_last=False)

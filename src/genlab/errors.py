@@ -1,0 +1,45 @@
+"""User-facing errors: raised for bad input, reported as one sentence instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ConfigError(ValueError):
+    """Bad user input (config value, path, checkpoint). The message names the key/file and the fix."""
+
+
+def report_config_errors(fn: F) -> F:
+    """Turn a ConfigError inside an entry point into `genlab: error: ...` on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as err:
+            print(f"genlab: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def instantiate(config: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, re-raising bad arguments as a ConfigError naming the config key."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(config, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        if isinstance(cause, (ValueError, TypeError)):
+            key = getattr(config, "_get_full_key", lambda _: "")("") or "config"
+            raise ConfigError(f"{key}: {cause}") from None
+        raise

@@ -1,0 +1,53 @@
+"""Conversions at the edges: inside genlab images are float NCHW in [-1, 1]."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] float NCHW -> uint8 NCHW."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def from_uint8(images: Tensor) -> Tensor:
+    """uint8 NCHW -> [-1, 1] float NCHW."""
+    return images.float().div(127.5).sub(1.0)
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """[-1, 1] -> [0, 1] (what torchmetrics' image metrics expect for floats)."""
+    return (images.clamp(-1, 1) + 1) / 2
+
+
+def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2) -> Tensor:
+    """Tile N x C x H x W images into one C x H' x W' image (torchvision's layout, without torchvision)."""
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    ncol = math.ceil(n / nrow)
+    grid = images.new_full((c, ncol * (h + padding) + padding, nrow * (w + padding) + padding), images.min())
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, top : top + h, left : left + w] = images[i]
+    return grid
+
+
+def save_grid(images: Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """Write [-1, 1] images as one PNG grid; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = to_uint8(make_grid(images.cpu(), nrow=nrow)).permute(1, 2, 0).numpy()
+    Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(path)
+    return path
+
+
+def to_hwc_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] NCHW -> uint8 N x H x W x C numpy (the layout of samples.npz)."""
+    return to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()

@@ -1,0 +1,88 @@
+"""Adversarial losses on discriminator logits, and the WGAN-GP gradient penalty.
+
+Each loss is a small class with `discriminator(real_logits, fake_logits)` and `generator(fake_logits)`;
+`ADVERSARIAL_LOSSES` maps the names users type (`model.loss=hinge`) to instances.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class AdversarialLoss:
+    """Base: subclasses define both players' losses. `gradient_penalty` is the GP weight (0: none)."""
+
+    gradient_penalty: float = 0.0
+
+    def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generator(self, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class NonSaturating(AdversarialLoss):
+    """Goodfellow et al. 2014 with the non-saturating generator loss -log D(G(z))."""
+
+    def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def generator(self, fake: Tensor) -> Tensor:
+        return F.softplus(-fake).mean()
+
+
+class Hinge(AdversarialLoss):
+    """Lim & Ye 2017; the loss of SNGAN and BigGAN."""
+
+    def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+    def generator(self, fake: Tensor) -> Tensor:
+        return -fake.mean()
+
+
+class LeastSquares(AdversarialLoss):
+    """LSGAN (Mao et al. 2017) with targets 1 (real) and 0 (fake); each term halved as in the paper."""
+
+    def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+
+    def generator(self, fake: Tensor) -> Tensor:
+        return 0.5 * ((fake - 1) ** 2).mean()
+
+
+class Wasserstein(AdversarialLoss):
+    """WGAN critic loss; with `gradient_penalty > 0` it is WGAN-GP (Gulrajani et al. 2017)."""
+
+    def __init__(self, gradient_penalty: float = 0.0) -> None:
+        self.gradient_penalty = gradient_penalty
+
+    def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
+        return fake.mean() - real.mean()
+
+    def generator(self, fake: Tensor) -> Tensor:
+        return -fake.mean()
+
+
+ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
+    "non_saturating": NonSaturating(),
+    "hinge": Hinge(),
+    "lsgan": LeastSquares(),
+    "wgan_gp": Wasserstein(gradient_penalty=10.0),
+}
+
+#: The names `model.loss` accepts; the structured config validates against this enum.
+LossName = enum.Enum("LossName", {name: name for name in ADVERSARIAL_LOSSES}, type=str)
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """E[(||grad_x critic(x)||_2 - 1)^2] at random interpolates x of real and fake images."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()

@@ -1,0 +1,1 @@
+"""One LightningModule per model family; `base` holds what they share."""

@@ -1,0 +1,85 @@
+"""What every genlab model shares: the sampling API, the images it shows, its saved config, EMA."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel
+
+
+class GenerativeModule(pl.LightningModule):
+    """Base LightningModule. Subclasses implement `sample` and may extend `visuals`.
+
+    `monitor` names the validation metric that checkpoints and sweeps rank runs by (None: none yet).
+    `genlab_config` is the resolved model/dataset config, saved in every checkpoint so that a
+    checkpoint alone rebuilds the model (see genlab.checkpoint).
+    """
+
+    def __init__(self, monitor: str | None = None) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.genlab_config: dict[str, Any] | None = None
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n new images, float NCHW in [-1, 1]."""
+        raise NotImplementedError
+
+    def visuals(self, batch: Any, generator: torch.Generator) -> dict[str, Tensor]:
+        """Named image batches for grids and dashboards; `batch` is a fixed validation batch."""
+        return {"samples": self.sample(len(batch[0]), generator=generator)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.genlab_config is not None:
+            checkpoint["genlab"] = self.genlab_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.genlab_config = checkpoint.get("genlab", self.genlab_config)
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """Put `module` in eval mode for the block, then restore its previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+class EMA(AveragedModel):
+    """Exponential moving average of a network's parameters and buffers (e.g. BatchNorm statistics).
+
+    The decay warms up as min(decay, (1 + t) / (10 + t)) so the average is not dominated by the
+    random initialisation early in training (with a fixed 0.999, 58% of the average is still the
+    initial weights after 540 updates).
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        def ema_update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
+            if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked: copy
+                torch._foreach_copy_(averaged, current)
+                return
+            t = float(num_averaged)
+            weight = 1.0 - min(decay, (1.0 + t) / (10.0 + t))
+            torch._foreach_lerp_(averaged, current, weight)
+
+        super().__init__(module, multi_avg_fn=ema_update, use_buffers=True)
+        self.decay = decay
+        # The copy belongs to no optimizer: keep autograd out of it.
+        self.module.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.update_parameters(module)
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A gradient-free deep copy of `module`."""
+    return copy.deepcopy(module).requires_grad_(False)

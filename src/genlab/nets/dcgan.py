@@ -1,0 +1,99 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for square images of 8..64 px or 28 px."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+def dcgan_layout(image_size: int) -> tuple[int, int]:
+    """(start_size, n_upsamplings): the 4x4 (7x7 for 28 px) seed map is doubled until `image_size`."""
+    start = 7 if image_size % 7 == 0 else 4
+    n_up = math.log2(image_size / start)
+    if image_size < 8 or image_size > 64 or n_up != int(n_up):
+        raise ValueError(f"image_size={image_size}: DCGAN nets take 8, 16, 32, 64 or 28 px")
+    return start, int(n_up)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) convolutions and N(1, 0.02) norm scales, as in the DCGAN paper."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and module.weight is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    """z (N x latent_dim) [+ class label] -> images (N x C x H x W) in [-1, 1].
+
+    Width halves at every upsampling from `width * 2**n_up` channels down to `width`.
+    With `num_classes > 0` a learned label embedding is concatenated to z (conditional GAN).
+    """
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        start, n_up = dcgan_layout(image_size)
+        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        in_dim = latent_dim * (2 if num_classes else 1)
+        ch = width * 2 ** (n_up - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """images [+ class label] -> one logit per image.
+
+    `norm` builds the normalisation layer from a channel count (BatchNorm by default as in DCGAN;
+    None for a norm-free critic, which WGAN-GP's per-sample gradient penalty assumes).
+    With `num_classes > 0` the label enters through a projection (Miyato & Koyama 2018).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        num_classes: int = 0,
+        norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        start, n_down = dcgan_layout(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = width
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm is None)]
+            layers += [norm(ch * 2)] if norm is not None else []
+            layers += [nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, 1, start, 1, 0)
+        self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None
+        self.apply(init_dcgan_weights)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.features(x)
+        logits = self.head(h).flatten()
+        if self.embed is not None:
+            logits = logits + (self.embed(labels) * h.flatten(1)).sum(1)
+        return logits

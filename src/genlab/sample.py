@@ -1,0 +1,45 @@
+"""genlab-sample: draw images from a checkpoint (no training config needed) into samples.npz + grid.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from genlab.checkpoint import load_model
+from genlab.configs import config_dir
+from genlab.errors import ConfigError, report_config_errors
+from genlab.images import save_grid, to_hwc_uint8
+
+
+@torch.no_grad()
+def sample(cfg: DictConfig) -> dict[str, Path]:
+    if cfg.num_samples < 1 or cfg.batch_size < 1:
+        raise ConfigError(f"num_samples={cfg.num_samples}, batch_size={cfg.batch_size}: both must be >= 1")
+    model = load_model(cfg.ckpt_path).to(cfg.device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    chunks = [
+        model.sample(min(cfg.batch_size, cfg.num_samples - start), generator=generator).cpu()
+        for start in range(0, cfg.num_samples, cfg.batch_size)
+    ]
+    images = torch.cat(chunks)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "samples.npz", images=to_hwc_uint8(images))
+    save_grid(images[:64], out / "grid.png")
+    return {"samples": out / "samples.npz", "grid": out / "grid.png"}
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sample")
+@report_config_errors
+def main(cfg: DictConfig) -> None:
+    paths = sample(cfg)
+    print(f"genlab: wrote {paths['samples']} and {paths['grid']}")
+
+
+if __name__ == "__main__":
+    main()
