@@ -40,6 +40,7 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         if isinstance(cause, ConfigError):
             raise cause from None
         if isinstance(cause, (ValueError, TypeError)):
-            key = getattr(config, "_get_full_key", lambda _: "")("") or "config"
+            # Hydra's message ends with "full_key: model.generator": name that key.
+            key = str(err).rsplit("full_key:", 1)[-1].strip() if "full_key:" in str(err) else "config"
             raise ConfigError(f"{key}: {cause}") from None
         raise

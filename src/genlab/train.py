@@ -77,10 +77,11 @@ def _finish_wandb() -> None:
 @report_config_errors
 def main(cfg: DictConfig) -> float | None:
     try:
-        return train(cfg)
+        metric = train(cfg)
     finally:
         _finish_wandb()
-        rank_zero_only(print)(f"genlab: outputs in {cfg.paths.output_dir}")
+    rank_zero_only(print)(f"genlab: outputs in {cfg.paths.output_dir}")
+    return metric
 
 
 if __name__ == "__main__":

@@ -108,8 +108,9 @@ class GAN(GenerativeModule):
                 self.generator_ema.update(self.generator)
             logs["train/loss_g"] = g_loss.detach()
 
-        self.log_dict(logs, on_step=True, on_epoch=False)
-        self.log_dict({k: logs[k] for k in ("train/loss_d", "train/loss_g") if k in logs}, prog_bar=True, on_step=True, on_epoch=False)
+        shown = {k: v for k, v in logs.items() if k in ("train/loss_d", "train/loss_g")}
+        self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False)
+        self.log_dict({k: v for k, v in logs.items() if k not in shown}, on_step=True, on_epoch=False)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """GAN quality needs sample metrics (see the metric callback); nothing per batch."""
