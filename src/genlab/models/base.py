@@ -34,6 +34,27 @@ class GenerativeModule(pl.LightningModule):
         """Named image batches for grids and dashboards; `batch` is a fixed validation batch."""
         return {"samples": self.sample(len(batch[0]), generator=generator)}
 
+    def generate(self, num_samples: int, batch_size: int, generator: torch.Generator | None = None, **options: Any) -> dict[str, Tensor]:
+        """What genlab-sample writes: named image batches (float NCHW in [-1, 1]), "images" first.
+
+        The default draws `sample` in chunks of `batch_size`. Families that take inputs (CycleGAN's
+        `direction`, `input`) override it; options a model does not use must be left unset (None).
+        """
+        unused = sorted(key for key, value in options.items() if value is not None)
+        if unused:
+            from genlab.errors import ConfigError
+
+            raise ConfigError(f"{', '.join(unused)}: not used by {type(self).__name__} models; leave unset")
+        chunks = [
+            self.sample(min(batch_size, num_samples - start), generator=generator).cpu()
+            for start in range(0, num_samples, batch_size)
+        ]
+        return {"images": torch.cat(chunks)}
+
+    def grid_layout(self, outputs: dict[str, Tensor]) -> tuple[Tensor, int | None]:
+        """The images of `generate`'s outputs that grid.png tiles, and its row length (None: square)."""
+        return outputs["images"][:64], None
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.genlab_config is not None:
             checkpoint["genlab"] = self.genlab_config
@@ -53,24 +74,33 @@ def evaluating(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
+class WarmupEMAUpdate:
+    """In-place EMA step for AveragedModel's `multi_avg_fn`, with decay min(decay, (1 + t) / (10 + t)).
+
+    A class rather than a closure so models stay picklable (ddp_spawn pickles them).
+    """
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
+        if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked: copy
+            torch._foreach_copy_(averaged, current)
+            return
+        t = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(self.decay, (1.0 + t) / (10.0 + t)))
+
+
 class EMA(AveragedModel):
     """Exponential moving average of a network's parameters and buffers (e.g. BatchNorm statistics).
 
-    The decay warms up as min(decay, (1 + t) / (10 + t)) so the average is not dominated by the
-    random initialisation early in training (with a fixed 0.999, 58% of the average is still the
-    initial weights after 540 updates).
+    The decay warms up (see WarmupEMAUpdate) so the average is not dominated by the random
+    initialisation early in training: with a fixed 0.999, 58% of the average is still the initial
+    weights after 540 updates.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
-        def ema_update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
-            if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked: copy
-                torch._foreach_copy_(averaged, current)
-                return
-            t = float(num_averaged)
-            weight = 1.0 - min(decay, (1.0 + t) / (10.0 + t))
-            torch._foreach_lerp_(averaged, current, weight)
-
-        super().__init__(module, multi_avg_fn=ema_update, use_buffers=True)
+        super().__init__(module, multi_avg_fn=WarmupEMAUpdate(decay), use_buffers=True)
         self.decay = decay
         # The copy belongs to no optimizer: keep autograd out of it.
         self.module.requires_grad_(False)

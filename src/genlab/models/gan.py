@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from genlab.losses import ADVERSARIAL_LOSSES, gradient_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
+from genlab.strategies import enable_unused_parameter_detection
 
 
 class GAN(GenerativeModule):
@@ -70,6 +71,9 @@ class GAN(GenerativeModule):
             return net(z, labels)
 
     # -- training -------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        enable_unused_parameter_detection(self.trainer)
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: optimizer states are restored by position on resume.
         return [
