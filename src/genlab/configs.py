@@ -56,6 +56,20 @@ class VAEConfig:
     monitor: Optional[str] = "val/nll"
 
 
+@dataclass
+class RNNConfig:
+    _target_: str = "genlab.models.rnn.RNN"
+    net: Any = MISSING
+    optimizer: Any = MISSING
+    image_size: int = 16
+    channels: int = 1
+    levels: int = 256
+    hidden: int = 32
+    layers: int = 4
+    lr: float = 1e-3
+    monitor: Optional[str] = "val/nll"
+
+
 # -- datasets ---------------------------------------------------------------------------------------
 @dataclass
 class ImageDatasetConfig:
@@ -145,6 +159,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="schema/model", name="gan", node=GANConfig)
     cs.store(group="schema/model", name="vae", node=VAEConfig)
+    cs.store(group="schema/model", name="rnn", node=RNNConfig)
     cs.store(group="schema/dataset", name="image", node=ImageDatasetConfig)
     cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)

@@ -1,0 +1,109 @@
+"""PixelRNN (Row LSTM) trained by exact maximum likelihood with teacher forcing.
+
+The likelihood is exact, so `val/nll` is the negative log-likelihood itself (no bound), in nats per
+image; `val/bpd` divides it by C * H * W * ln 2. The network is genlab.nets.pixelrnn.PixelRNN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+from genlab.data.base import Binarize, InMemoryImageDataModule
+from genlab.errors import ConfigError
+from genlab.models.base import GenerativeModule, evaluating
+from genlab.nets.pixelrnn import PixelRNN
+
+
+class RNN(GenerativeModule):
+    """Autoregressive image model over `levels` values per channel (2: binarized data, Bernoulli)."""
+
+    def __init__(
+        self,
+        net: Callable[..., PixelRNN],
+        optimizer: partial,
+        image_size: int = 16,
+        channels: int = 1,
+        levels: int = 256,
+        hidden: int = 32,
+        layers: int = 4,
+        lr: float = 1e-3,
+        monitor: str | None = "val/nll",
+    ) -> None:
+        super().__init__(monitor=monitor)
+        self.net: nn.Module = net(channels=channels, levels=levels, hidden=hidden, layers=layers)
+        self.optimizer = optimizer
+        self.image_size, self.channels, self.levels, self.lr = image_size, channels, levels, lr
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer(self.parameters(), lr=self.lr)
+
+    def setup(self, stage: str) -> None:
+        # Fail at start-up, not after an epoch, if `levels` cannot represent the data.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if isinstance(datamodule, InMemoryImageDataModule):
+            check_levels(self.levels, datamodule)
+
+    # -- likelihood (nats per image) ----------------------------------------------------------------
+    def nll(self, x: Tensor) -> Tensor:
+        """-log p(x) per image, exact (shape N)."""
+        return -self.net.log_prob(x)
+
+    def bits_per_dim(self, nats: Tensor, x: Tensor) -> Tensor:
+        return nats / (x[0].numel() * math.log(2))
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, _ = batch
+        nll = self.nll(x).mean()
+        self.log_dict({"train/nll": nll, "train/bpd": self.bits_per_dim(nll, x)}, prog_bar=True, on_step=True, on_epoch=False)
+        return nll
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, _ = batch
+        nll = self.nll(x).mean()
+        metrics = {f"{stage}/nll": nll, f"{stage}/bpd": self.bits_per_dim(nll, x)}
+        self.log_dict(metrics, prog_bar=True, on_epoch=True, batch_size=len(x), sync_dist=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    # -- sampling -----------------------------------------------------------------------------------
+    def _uniforms(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """The random draws of one sample: a uniform per pixel and channel (inverse-CDF sampling)."""
+        shape = (n, self.channels, self.image_size, self.image_size)
+        return torch.rand(shape, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n images drawn pixel by pixel, carrying the Row LSTM state from row to row."""
+        with evaluating(self.net):
+            return self.net.sample(self._uniforms(n, generator))
+
+    @torch.no_grad()
+    def sample_naive(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """The same draws as `sample`, re-running the whole network for every pixel (slow; for tests)."""
+        with evaluating(self.net):
+            return self.net.sample_naive(self._uniforms(n, generator))
+
+
+def check_levels(levels: int, datamodule: InMemoryImageDataModule) -> None:
+    """Raise ConfigError unless the training images take values on a `levels`-level grid."""
+    if datamodule.binarize is not Binarize.none:
+        if levels != 2:
+            raise ConfigError(f"model.levels={levels} does not match binarized data (dataset.binarize): use model.levels=2")
+        return
+    values = datamodule.splits["train"][0].unique().double()
+    # A value is on the grid if mapping it to the nearest level and back gives it again.
+    on_grid = torch.round(torch.round(values / 255 * (levels - 1)) * 255 / (levels - 1)) == values
+    if not bool(on_grid.all()):
+        raise ConfigError(
+            f"model.levels={levels} does not match the data: its {len(values)} distinct pixel values "
+            f"are not all on a {levels}-level grid (use model.levels=256 for 8-bit images)"
+        )

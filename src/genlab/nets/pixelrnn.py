@@ -1,0 +1,241 @@
+"""PixelRNN with Row LSTM layers (van den Oord et al. 2016, "Pixel Recurrent Neural Networks").
+
+The image is modelled autoregressively in raster order, and within a pixel channel by channel
+(R, then G, then B): p(x) = prod_{i,j,c} p(x[i, j, c] | everything before it).
+
+Architecture (paper, Table 4), with a residual stream of 2h feature maps:
+    7x7 conv, mask A  ->  `layers` x Row LSTM (residual)  ->  (ReLU, 1x1 conv mask B) x 2  ->  logits
+A Row LSTM layer computes, for row i, the LSTM gates from
+    input-to-state:  a 1x3 conv along row i of the input map, masked (B) to the left and centre;
+    state-to-state:  a width-3 conv over the previous row's hidden state h[i-1];
+then h[i] (h maps) goes through a 1x1 masked conv back to 2h maps and is added to the input.
+
+Per-channel masks: every feature map belongs to one colour group (contiguous chunks of the maps).
+At the centre tap, mask A connects input group g to output group g' only if g < g', mask B if
+g <= g'. So group g at (i, j) sees image channels < g there, and the logits for channel c come
+from group c. Rows above are fully visible, which is why the state-to-state conv needs no mask.
+
+Sampling carries the LSTM's row state: within row i, a pixel needs only its own column of every
+layer, given h[i-1] and c[i-1] of the finished row (see `PixelRNN.sample`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+# -- output distributions (per pixel and channel, over `levels` values) ----------------------------
+class Bernoulli:
+    """Binary pixels: one logit per channel, p(x = 1) = sigmoid(logit)."""
+
+    levels = 2
+    logits_per_channel = 1
+
+    def log_prob(self, index: Tensor, logits: Tensor) -> Tensor:
+        """index: N x C x H x W in {0, 1}; logits: N x C x 1 x H x W -> log p per image (N)."""
+        return -F.binary_cross_entropy_with_logits(logits[:, :, 0], index.to(logits.dtype), reduction="none").flatten(1).sum(1)
+
+    def sample(self, logits: Tensor, u: Tensor) -> Tensor:
+        """logits: ... x 1, u: ... uniforms in [0, 1) -> level indices (inverse CDF, so draws are reproducible)."""
+        return (u < torch.sigmoid(logits[..., 0])).long()
+
+
+class Categorical:
+    """`levels` values per channel: a softmax over levels logits (256 for 8-bit images)."""
+
+    def __init__(self, levels: int) -> None:
+        self.levels = self.logits_per_channel = levels
+
+    def log_prob(self, index: Tensor, logits: Tensor) -> Tensor:
+        # cross_entropy wants the class dimension second: N x K x C x H x W.
+        return -F.cross_entropy(logits.transpose(1, 2), index, reduction="none").flatten(1).sum(1)
+
+    def sample(self, logits: Tensor, u: Tensor) -> Tensor:
+        cdf = torch.softmax(logits, dim=-1).cumsum(-1)
+        return (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=self.levels - 1)
+
+
+def pixel_distribution(levels: int) -> Bernoulli | Categorical:
+    """Bernoulli for binary data (levels = 2, a sigmoid as in the paper), else a levels-way softmax."""
+    if levels < 2:
+        raise ValueError(f"levels={levels}: need at least 2")
+    return Bernoulli() if levels == 2 else Categorical(levels)
+
+
+def to_index(x: Tensor, levels: int) -> Tensor:
+    """Images in [-1, 1] -> level indices 0 .. levels - 1."""
+    return torch.round((x + 1) / 2 * (levels - 1)).long().clamp(0, levels - 1)
+
+
+def from_index(index: Tensor, levels: int) -> Tensor:
+    """Level indices -> images in [-1, 1]."""
+    return index.float() / (levels - 1) * 2 - 1
+
+
+# -- masked convolutions ---------------------------------------------------------------------------
+def channel_groups(features: int, channels: int) -> Tensor:
+    """Colour group of each of `features` maps: `channels` contiguous, near-equal chunks."""
+    return torch.arange(features) * channels // features
+
+
+def causal_mask(out_features: int, in_features: int, kernel: tuple[int, int], channels: int, mask_type: str) -> Tensor:
+    """out x in x kh x kw mask: taps above the centre row and left of the centre are open; at the
+    centre, input group g feeds output group g' if g < g' (mask "A") or g <= g' (mask "B")."""
+    kh, kw = kernel
+    mask = torch.zeros(out_features, in_features, kh, kw)
+    mask[:, :, : kh // 2] = 1
+    mask[:, :, kh // 2, : kw // 2] = 1
+    g_out = channel_groups(out_features, channels)[:, None]
+    g_in = channel_groups(in_features, channels)[None, :]
+    centre = g_in < g_out if mask_type == "A" else g_in <= g_out
+    mask[:, :, kh // 2, kw // 2] = centre.float()
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 'same'-padded conv whose weights are multiplied by a `causal_mask`.
+
+    `out_blocks` > 1 lays the output out as that many blocks of the same groups (e.g. the four
+    LSTM gates), so each block is masked like a conv with out_channels // out_blocks outputs.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: tuple[int, int], channels: int, mask_type: str, out_blocks: int = 1
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel, padding=(kernel[0] // 2, kernel[1] // 2))
+        mask = causal_mask(out_channels // out_blocks, in_channels, kernel, channels, mask_type).repeat(out_blocks, 1, 1, 1)
+        # Derived from the constructor arguments: not saved in checkpoints.
+        self.register_buffer("mask", mask, persistent=False)
+
+    def masked_weight(self) -> Tensor:
+        return self.weight * self.mask
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
+
+
+# -- Row LSTM ---------------------------------------------------------------------------------------
+class RowLSTM(nn.Module):
+    """One residual Row LSTM layer on a 2h-map input; processes the image top to bottom."""
+
+    def __init__(self, hidden: int, channels: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        # Gates laid out as four blocks [input, forget, output, candidate] of h maps each.
+        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, (1, 3), channels, "B", out_blocks=4)
+        self.state_to_state = nn.Conv1d(hidden, 4 * hidden, 3, padding=1)
+        self.output = MaskedConv2d(hidden, 2 * hidden, (1, 1), channels, "B")
+        # A forget-gate bias of 1 keeps the cell state flowing down the image early in training.
+        with torch.no_grad():
+            self.input_to_state.bias[hidden : 2 * hidden].fill_(1.0)
+
+    def cell(self, gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+        """LSTM update; gates: N x 4h x ..., c_prev: N x h x ... -> (h, c)."""
+        i, f, o, g = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, height, width = x.shape
+        x_gates = self.input_to_state(x)  # the whole image at once: it only looks along each row
+        h = c = x.new_zeros(n, self.hidden, width)
+        rows = []
+        for i in range(height):
+            h, c = self.cell(x_gates[:, :, i] + self.state_to_state(h), c)
+            rows.append(h)
+        return x + self.output(torch.stack(rows, dim=2))
+
+
+class PixelRNN(nn.Module):
+    """Row LSTM PixelRNN: images in [-1, 1] (N x C x H x W) -> logits N x C x K x H x W.
+
+    K = `distribution.logits_per_channel` (1 for Bernoulli, `levels` otherwise).
+    """
+
+    def __init__(self, channels: int = 1, levels: int = 256, hidden: int = 32, layers: int = 4, head_hidden: int | None = None) -> None:
+        super().__init__()
+        head_hidden = head_hidden or 2 * hidden
+        if min(hidden, head_hidden) < channels:
+            raise ValueError(f"hidden={hidden} must be at least channels={channels} (one feature group per colour)")
+        self.channels, self.levels, self.hidden = channels, levels, hidden
+        self.distribution = pixel_distribution(levels)
+        k = self.distribution.logits_per_channel
+        self.first = MaskedConv2d(channels, 2 * hidden, (7, 7), channels, "A")
+        self.layers = nn.ModuleList(RowLSTM(hidden, channels) for _ in range(layers))
+        self.head = nn.ModuleList(
+            [MaskedConv2d(2 * hidden, head_hidden, (1, 1), channels, "B"), MaskedConv2d(head_hidden, channels * k, (1, 1), channels, "B")]
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.first(x)
+        for layer in self.layers:
+            h = layer(h)
+        for conv in self.head:
+            h = conv(F.relu(h))
+        n, _, height, width = h.shape
+        return h.view(n, self.channels, -1, height, width)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log p(x) in nats per image (teacher forcing: one pass over the whole image)."""
+        return self.distribution.log_prob(to_index(x, self.levels), self(x))
+
+    # -- sampling ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_naive(self, u: Tensor) -> Tensor:
+        """Reference sampler: the full network over the whole canvas for every pixel and channel.
+
+        u: N x C x H x W uniforms in [0, 1) (the random draws); returns images in [-1, 1].
+        """
+        n, channels, height, width = u.shape
+        x = u.new_zeros(n, channels, height, width)
+        for i in range(height):
+            for j in range(width):
+                for c in range(channels):
+                    logits = self(x)[:, c, :, i, j]
+                    x[:, c, i, j] = from_index(self.distribution.sample(logits, u[:, c, i, j]), self.levels)
+        return x
+
+    @torch.no_grad()
+    def sample(self, u: Tensor) -> Tensor:
+        """Same draws as `sample_naive`, computing only pixel (i, j)'s column of every layer.
+
+        Row i needs h[i-1], c[i-1] of each layer (kept from the finished row) and, along the row,
+        each layer's input at (i, j-1) and (i, j) and the canvas in the 7x7 window above and left.
+        """
+        n, channels, height, width = u.shape
+        hid, k = self.hidden, self.distribution.logits_per_channel
+        r = self.first.kernel_size[0] // 2
+        canvas = u.new_zeros(n, channels, height + 2 * r, width + 2 * r)  # zero padding as in the conv
+        first_w = self.first.masked_weight()
+        # Per layer: input-to-state taps at columns j-1 and j as one matrix (the j+1 tap is masked).
+        i2s_w = [layer.input_to_state.masked_weight()[:, :, 0, :2].flatten(1) for layer in self.layers]
+        out_w = [layer.output.masked_weight()[:, :, 0, 0] for layer in self.layers]
+        head_w = [conv.masked_weight()[:, :, 0, 0] for conv in self.head]
+        h_prev = [u.new_zeros(n, hid, width) for _ in self.layers]
+        c_prev = [u.new_zeros(n, hid, width) for _ in self.layers]
+        for i in range(height):
+            state_gates = [layer.state_to_state(h) for layer, h in zip(self.layers, h_prev)]
+            # Each layer's input along row i, with one zero column on the left for the j-1 tap.
+            inputs = [u.new_zeros(n, 2 * hid, width + 1) for _ in self.layers]
+            h_row = [u.new_zeros(n, hid, width) for _ in self.layers]
+            c_row = [u.new_zeros(n, hid, width) for _ in self.layers]
+            for j in range(width):
+                # Recompute the column once per channel: group c's maps see channels < c of (i, j).
+                for c in range(channels):
+                    window = canvas[:, :, i : i + 2 * r + 1, j : j + 2 * r + 1]
+                    h = F.conv2d(window, first_w, self.first.bias).flatten(1)
+                    for l, layer in enumerate(self.layers):
+                        inputs[l][:, :, j + 1] = h
+                        gates = F.linear(inputs[l][:, :, j : j + 2].flatten(1), i2s_w[l], layer.input_to_state.bias)
+                        h_new, c_new = layer.cell(gates + state_gates[l][:, :, j], c_prev[l][:, :, j])
+                        h_row[l][:, :, j], c_row[l][:, :, j] = h_new, c_new
+                        h = h + F.linear(h_new, out_w[l], layer.output.bias)
+                    for w, conv in zip(head_w, self.head):
+                        h = F.linear(F.relu(h), w, conv.bias)
+                    logits = h.view(n, channels, k)[:, c]
+                    value = from_index(self.distribution.sample(logits, u[:, c, i, j]), self.levels)
+                    canvas[:, c, i + r, j + r] = value
+            h_prev, c_prev = h_row, c_row
+        return canvas[:, :, r : r + height, r : r + width].contiguous()
