@@ -78,7 +78,7 @@ class RNN(GenerativeModule):
     def _uniforms(self, n: int, generator: torch.Generator | None) -> Tensor:
         """The random draws of one sample: a uniform per pixel and channel (inverse-CDF sampling)."""
         shape = (n, self.channels, self.image_size, self.image_size)
-        return torch.rand(shape, generator=generator).to(self.device)
+        return torch.rand(shape, generator=generator).to(self.device, self.dtype)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
