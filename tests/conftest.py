@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
 from genlab.configs import config_dir
 
@@ -33,10 +33,12 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-        with open_dict(cfg):
+        with read_write(cfg), open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(tmp_path)
             cfg.paths.cache_dir = str(tmp_path / "cache")
+        HydraConfig().set_config(cfg)
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]  # a real run's task config has no `hydra` node either
         return cfg
 
     yield _compose
@@ -95,3 +97,33 @@ def shared_mnist() -> Path:
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("../shared/data/mnist is not available")
     return SHARED_MNIST
+
+
+def write_unpaired_fixture(root: Path, n_train: int = 6, n_test: int = 4, size: int = 40) -> Path:
+    """Write a tiny CycleGAN dataset in the official layout: root/{trainA,trainB,testA,testB}/.
+
+    A holds striped images, B noisy ones, in mixed formats (PNG and JPEG) and sizes, like real folders.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for domain in "AB":
+            folder = root / f"{split}{domain}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                h, w = size + 4 * (i % 2), size + 8 * (i % 3)
+                if domain == "A":
+                    rows = (np.arange(h)[:, None, None] // 4 % 2) * 200 + rng.integers(0, 40, (1, 1, 3))
+                    pixels = np.broadcast_to(rows, (h, w, 3))
+                else:
+                    pixels = rng.integers(0, 256, (h, w, 3))
+                ext = "png" if i % 2 == 0 else "jpg"
+                Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(folder / f"{i:03d}.{ext}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def unpaired_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny unpaired dataset (trainA/ trainB/ testA/ testB/) written by the test session."""
+    return write_unpaired_fixture(tmp_path_factory.mktemp("unpaired"))

@@ -1,0 +1,41 @@
+"""DCGAN nets adapt to image size and channel count."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.nets.dcgan import Discriminator, Generator
+
+
+@pytest.mark.parametrize("size", [8, 16, 28, 32, 64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_and_discriminator_fit_every_supported_size(size, channels):
+    g = Generator(latent_dim=8, image_size=size, channels=channels, width=8)
+    d = Discriminator(image_size=size, channels=channels, width=8)
+    images = g(torch.randn(4, 8))
+    assert images.shape == (4, channels, size, size)
+    assert images.abs().max() <= 1.0
+    assert d(images).shape == (4,)
+
+
+@pytest.mark.parametrize("size", [4, 12, 48, 128])
+def test_unsupported_sizes_are_rejected_with_the_accepted_ones(size):
+    with pytest.raises(ValueError, match="8, 16, 32, 64 or 28"):
+        Generator(image_size=size)
+
+
+def test_conditional_nets_use_the_label():
+    torch.manual_seed(0)
+    g = Generator(latent_dim=8, image_size=16, width=8, num_classes=10).eval()
+    d = Discriminator(image_size=16, width=8, num_classes=10).eval()
+    z = torch.randn(2, 8).repeat(2, 1)
+    labels = torch.tensor([0, 0, 1, 1])
+    images = g(z, labels)
+    assert not torch.allclose(images[:2], images[2:])
+    assert not torch.allclose(d(images[:2], labels[:2]), d(images[:2], labels[2:]))
+
+
+def test_norm_free_discriminator_has_no_batch_statistics():
+    d = Discriminator(image_size=32, width=8, norm=None)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())

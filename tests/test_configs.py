@@ -1,0 +1,71 @@
+"""The config tree: every combination composes and builds; bad input is rejected at start-up."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from genlab.errors import instantiate
+from genlab.models.base import GenerativeModule
+from genlab.train import build_model, instantiate_group
+
+MODELS = ["gan", "cgan", "wgan_gp", "vae"]
+LOGGERS = ["csv", "tensorboard", "wandb", "many"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("dataset", ["digits", "mnist"])
+@pytest.mark.parametrize("logger", LOGGERS)
+def test_every_model_dataset_logger_combination_composes_and_builds(compose_cfg, mnist_dir, model, dataset, logger):
+    cfg = compose_cfg(f"model={model}", f"dataset={dataset}", f"logger={logger}", f"paths.data_dir={mnist_dir.parent}",
+                      f"dataset.data_dir={mnist_dir}" if dataset == "mnist" else "dataset.batch_size=32")  # fmt: skip
+    datamodule = instantiate(cfg.dataset)
+    assert isinstance(build_model(cfg), GenerativeModule)
+    assert datamodule.image_size == cfg.dataset.image_size
+    assert len(instantiate_group(cfg.logger)) == (3 if logger == "many" else 1)
+
+
+@pytest.mark.parametrize("experiment", ["dcgan_mnist", "vae_mnist"])
+def test_experiments_compose(compose_cfg, mnist_dir, experiment):
+    cfg = compose_cfg(f"experiment={experiment}", f"dataset.data_dir={mnist_dir}")
+    assert cfg.dataset._target_.endswith("MNISTDataModule")
+    build_model(cfg)
+
+
+@pytest.mark.parametrize("debug", ["fdr", "overfit", "limit"])
+def test_debug_presets_compose(compose_cfg, debug):
+    assert compose_cfg(f"debug={debug}").trainer
+
+
+def test_optimized_metric_follows_the_model(compose_cfg):
+    assert compose_cfg("model=vae").optimized_metric == "val/nll"
+
+
+def test_checkpoint_config_is_plain_containers(compose_cfg):
+    model = build_model(compose_cfg("model.loss=hinge"))
+    assert model.genlab_config["model"]["loss"] == "hinge"
+    assert type(model.genlab_config["model"]) is dict
+
+
+def test_typo_in_model_key_is_rejected_naming_the_key(compose_cfg):
+    with pytest.raises(ConfigCompositionException, match="lrr"):
+        compose_cfg("model.lrr=1")
+
+
+def test_wrong_type_is_rejected_naming_the_key(compose_cfg):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg("trainer.max_epochs=abc")
+    assert isinstance(err.value.__cause__, ValidationError)
+    assert "trainer.max_epochs" in str(err.value.__cause__)
+
+
+def test_unknown_loss_lists_the_accepted_values(compose_cfg):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg("model.loss=wgan")
+    assert "non_saturating, hinge, lsgan, wgan_gp" in str(err.value.__cause__)
+
+
+def test_unknown_model_option_lists_the_available_ones(compose_cfg):
+    with pytest.raises(Exception, match=r"(?s)Could not find 'model/gann'.*gan.*vae"):
+        compose_cfg("model=gann")
