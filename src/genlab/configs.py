@@ -141,6 +141,7 @@ class TrainRunConfig:
     logger: Any = None
     callbacks: Any = None
     paths: Any = MISSING
+    metrics: Any = None
 
 
 @dataclass
@@ -155,6 +156,43 @@ class SampleRunConfig:
     paths: Any = MISSING
 
 
+@dataclass
+class MetricsConfig:
+    """Sample metrics (genlab.metrics): the feature extractor (`metrics/features=...`) and the protocol."""
+
+    features: Any = MISSING
+    num_samples: int = 10000
+    every_n_epochs: int = 1
+    batch_size: int = 500
+    seed: int = 0
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    precision_recall_k: int = 3
+    inception_weights: Optional[str] = None
+    cache_dir: Optional[str] = None
+
+
+@dataclass
+class EvalRunConfig:
+    task_name: str = "eval"
+    ckpt_path: str = MISSING
+    split: str = "test"
+    likelihood: bool = True
+    device: str = "cpu"
+    dataset: Any = None
+    metrics: Any = MISSING
+    logger: Any = None
+    paths: Any = MISSING
+
+
+@dataclass
+class FeaturesRunConfig:
+    task_name: str = "features"
+    dataset: Any = MISSING
+    metrics: Any = MISSING
+    paths: Any = MISSING
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="schema/model", name="gan", node=GANConfig)
@@ -165,6 +203,9 @@ def register_configs() -> None:
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema", name="train", node=TrainRunConfig)
     cs.store(group="schema", name="sample", node=SampleRunConfig)
+    cs.store(group="schema", name="metrics", node=MetricsConfig)
+    cs.store(group="schema", name="eval", node=EvalRunConfig)
+    cs.store(group="schema", name="features", node=FeaturesRunConfig)
 
 
 register_configs()

@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
+from genlab.metrics.streams import MetricStream
+
 
 class GenerativeModule(pl.LightningModule):
     """Base LightningModule. Subclasses implement `sample` and may extend `visuals`.
@@ -33,6 +35,22 @@ class GenerativeModule(pl.LightningModule):
     def visuals(self, batch: Any, generator: torch.Generator) -> dict[str, Tensor]:
         """Named image batches for grids and dashboards; `batch` is a fixed validation batch."""
         return {"samples": self.sample(len(batch[0]), generator=generator)}
+
+    def metric_streams(self, datamodule: Any, split: str, num_samples: int) -> list[MetricStream]:
+        """The (generated, real) image sets that sample metrics (FID, KID, ...) compare on `split`.
+
+        Default: `num_samples` draws of `sample` against the split's images. Families whose outputs
+        are not unconditional samples override this (CycleGAN: each direction's translations of one
+        domain against the other domain's real images, with suffixes `_a2b`/`_b2a`).
+        """
+        return [
+            MetricStream(
+                reference=split,
+                real=lambda: datamodule.dataset(split).images,
+                fake=lambda indices, generator: self.sample(len(indices), generator=generator),
+                num_fake=num_samples,
+            )
+        ]
 
     def generate(self, num_samples: int, batch_size: int, generator: torch.Generator | None = None, **options: Any) -> dict[str, Tensor]:
         """What genlab-sample writes: named image batches (float NCHW in [-1, 1]), "images" first.

@@ -1,0 +1,59 @@
+"""The classifier extractor: trains on the labelled train split, caches, reloads, is accurate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab.data import MNISTDataModule
+from genlab.metrics import ClassifierFeatures, FeatureExtractor, RandomCNNFeatures, dataset_key
+from tests.metrics.conftest import DIGITS_CONFIG, FAST_CLASSIFIER
+
+
+def test_reaches_97_percent_on_digits_heldout(digits_classifier: FeatureExtractor) -> None:
+    assert digits_classifier.info["accuracy"] >= 0.97
+    assert digits_classifier.info["heldout_split"] == "val" and digits_classifier.info["num_heldout"] > 0
+
+
+def test_is_cached_under_cache_dir_keyed_by_dataset_size_and_config(digits_classifier: FeatureExtractor, metrics_cache: Path) -> None:
+    (path,) = (metrics_cache / "extractors").glob("*.pt")
+    assert path.stem == digits_classifier.key
+    assert path.name.startswith("classifier-digits-16px-")
+
+
+def test_reloads_from_cache_without_retraining(digits_classifier, digits, metrics_cache, monkeypatch) -> None:
+    monkeypatch.setattr(ClassifierFeatures, "train", lambda *a, **k: pytest.fail("retrained despite a cached extractor"))
+    again = ClassifierFeatures(**FAST_CLASSIFIER).build(digits, dataset_key(DIGITS_CONFIG), metrics_cache)
+    images = digits.dataset("val").images[:32].float() / 255
+    assert torch.equal(again(images)[0], digits_classifier(images)[0])
+    assert again.info == digits_classifier.info
+
+
+def test_another_config_gets_another_cache_entry(digits, metrics_cache) -> None:
+    spec = ClassifierFeatures(**{**FAST_CLASSIFIER, "seed": 1})
+    assert spec.cache_path("k", metrics_cache) != ClassifierFeatures(**FAST_CLASSIFIER).cache_path("k", metrics_cache)
+
+
+def test_outputs_features_and_logits_for_images_in_unit_range(digits_classifier, digits) -> None:
+    features, logits = digits_classifier(digits.dataset("test").images[:8].float() / 255)
+    assert features.shape == (8, digits_classifier.num_features) and logits.shape == (8, 10)
+    assert not digits_classifier.training
+
+
+def test_unlabelled_data_falls_back_to_the_random_cnn(digits, monkeypatch) -> None:
+    monkeypatch.setattr(type(digits), "num_classes", 0)
+    extractor = ClassifierFeatures(**FAST_CLASSIFIER).build(digits, "digits-unlabelled", None)
+    assert extractor.name == "random_cnn" and extractor.num_classes == 0
+    assert extractor.key == RandomCNNFeatures().build(digits, "digits-unlabelled", None).key
+
+
+@pytest.mark.slow
+def test_reaches_97_percent_on_mnist_t10k(shared_mnist: Path, tmp_path: Path) -> None:
+    dm = MNISTDataModule(data_dir=str(shared_mnist), train_split="t10k")
+    extractor = ClassifierFeatures().build(dm, "mnist-t10k", tmp_path)
+    assert extractor.info["accuracy"] >= 0.97, extractor.info
+    assert extractor.info["num_heldout"] == 2000
+
+
