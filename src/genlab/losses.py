@@ -86,3 +86,26 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+# -- target-based GAN criteria (pix2pix/CycleGAN style) ---------------------------------------------
+class GANCriterion:
+    """`criterion(prediction, target_is_real)`: a per-player loss against a constant target (the
+    official CycleGAN `GANLoss`). Patch discriminators' maps are averaged over all patches."""
+
+    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
+        raise NotImplementedError
+
+
+class LeastSquaresCriterion(GANCriterion):
+    """LSGAN: mean squared error to 1 (real) or 0 (fake); CycleGAN's default."""
+
+    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
+        return F.mse_loss(prediction, torch.full_like(prediction, float(target_is_real)))
+
+
+class BCECriterion(GANCriterion):
+    """The vanilla GAN loss: binary cross-entropy on logits (non-saturating for the generator)."""
+
+    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
+        return F.binary_cross_entropy_with_logits(prediction, torch.full_like(prediction, float(target_is_real)))

@@ -22,15 +22,13 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
     model = load_model(cfg.ckpt_path).to(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    chunks = [
-        model.sample(min(cfg.batch_size, cfg.num_samples - start), generator=generator).cpu()
-        for start in range(0, cfg.num_samples, cfg.batch_size)
-    ]
-    images = torch.cat(chunks)
+    # Options a family does not use stay None (see GenerativeModule.generate).
+    outputs = model.generate(cfg.num_samples, cfg.batch_size, generator, direction=cfg.direction, input=cfg.input)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "samples.npz", images=to_hwc_uint8(images))
-    save_grid(images[:64], out / "grid.png")
+    np.savez_compressed(out / "samples.npz", **{name: to_hwc_uint8(images) for name, images in outputs.items()})
+    grid_images, nrow = model.grid_layout(outputs)
+    save_grid(grid_images, out / "grid.png", nrow=nrow)
     return {"samples": out / "samples.npz", "grid": out / "grid.png"}
 
 

@@ -1,0 +1,328 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation between domains A and B (manual optimization).
+
+Names follow the official code: G_A maps A -> B and D_A judges its outputs against real B; G_B maps
+B -> A and D_B judges against real A. Per batch: one step of both generators (adversarial + cycle +
+identity losses), then one step of both discriminators on real images and on fakes drawn through
+the image pools. Learning rates stay constant for `n_epochs`, then fall linearly to zero over
+`n_epochs_decay` (stepped once per epoch).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.images import to_uint8
+from genlab.losses import GANCriterion
+from genlab.models.base import GenerativeModule, evaluating
+
+if TYPE_CHECKING:
+    from genlab.metrics.streams import MetricStream
+
+
+class Direction(str, enum.Enum):
+    """Translation direction; `value[0]` is the source domain."""
+
+    AtoB = "AtoB"
+    BtoA = "BtoA"
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al. 2017), as in the official CycleGAN code.
+
+    Until `size` images are stored, every queried image is stored and returned. Then each image is,
+    with probability 1/2, swapped with a random stored one (the stored one is returned), otherwise
+    returned as is. `size=0` disables the pool. The pool lives outside the module's state_dict so
+    that data-parallel ranks keep their own histories (DDP would otherwise broadcast rank 0's
+    buffers); the model saves it in checkpoints itself.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.images: list[Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def query(self, images: Tensor) -> Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif bool(torch.rand(()) < 0.5):
+                i = int(torch.randint(self.size, ()))
+                out.append(self.images[i])
+                self.images[i] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state(self) -> Tensor:
+        """The stored images as one CPU tensor (N x C x H x W; N = 0 when empty)."""
+        return torch.stack(self.images).cpu() if self.images else torch.empty(0)
+
+    def load_state(self, images: Tensor, device: torch.device | str = "cpu") -> None:
+        self.images = [image.to(device) for image in images]
+
+
+def _real_uint8(datamodule: Any, split: str, domain: str) -> Tensor:
+    return to_uint8(datamodule.images(split, domain))
+
+
+def linear_decay(n_epochs: int, n_epochs_decay: int) -> Callable[[int], float]:
+    """LR factor for epoch e (0-based): 1 for e < n_epochs, then 1 - (e - n_epochs + 1) / (n_epochs_decay + 1),
+    reaching zero when training ends after n_epochs + n_epochs_decay epochs (the official `lambda_rule`)."""
+    return partial(_linear_decay, n_epochs=n_epochs, n_epochs_decay=n_epochs_decay)
+
+
+def _linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
+    # A module-level function under partial (not a lambda) so schedulers and models stay picklable.
+    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+
+class CycleGAN(GenerativeModule):
+    """Two generators and two discriminators trained with adversarial, cycle and identity losses.
+
+    `generator` and `discriminator` build one net each per call (Hydra `_partial_` configs), so both
+    directions get the same architecture and independent weights. `gan_loss` scores discriminator
+    outputs against real/fake targets (LSGAN by default). The identity loss weight is relative:
+    `lambda_identity * lambda_B * |G_A(b) - b|`.
+    """
+
+    loss_names = ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
+    visual_names_A = ["real_A", "fake_B", "rec_A", "idt_B"]
+    visual_names_B = ["real_B", "fake_A", "rec_B", "idt_A"]
+    model_names = ["G_A", "G_B", "D_A", "D_B"]
+
+    def __init__(
+        self,
+        generator: Callable[[], nn.Module],
+        discriminator: Callable[[], nn.Module],
+        gan_loss: GANCriterion,
+        optimizer_g: partial,
+        optimizer_d: partial,
+        lr: float = 2e-4,
+        lambda_A: float = 10.0,
+        lambda_B: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        monitor: str | None = None,
+    ) -> None:
+        super().__init__(monitor=monitor)
+        if pool_size < 0 or n_epochs < 0 or n_epochs_decay < 0:
+            raise ConfigError(f"model.pool_size={pool_size}, n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}: none may be negative")
+        self.automatic_optimization = False
+        self.G_A, self.G_B = generator(), generator()
+        self.D_A, self.D_B = discriminator(), discriminator()
+        self.gan_loss = gan_loss
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.lr = lr
+        self.lambda_A, self.lambda_B, self.lambda_identity = lambda_A, lambda_B, lambda_identity
+        self.n_epochs, self.n_epochs_decay = n_epochs, n_epochs_decay
+        # fake_B goes to D_A through pool "A", fake_A to D_B through pool "B" (the official pairing).
+        self.pools = {"A": ImagePool(pool_size), "B": ImagePool(pool_size)}
+
+    # -- translation ----------------------------------------------------------------------------
+    def generators(self, direction: Direction | str) -> tuple[nn.Module, nn.Module]:
+        """(forward, backward) generators for `direction`: AtoB -> (G_A, G_B)."""
+        return (self.G_A, self.G_B) if Direction(direction) is Direction.AtoB else (self.G_B, self.G_A)
+
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: Direction | str = Direction.AtoB) -> Tensor:
+        """Images of the source domain (float NCHW in [-1, 1]) mapped to the other domain, in eval mode."""
+        net, _ = self.generators(direction)
+        with evaluating(net):
+            return net(x.to(self.device))
+
+    @torch.no_grad()
+    def translate_and_back(self, x: Tensor, direction: Direction | str = Direction.AtoB) -> tuple[Tensor, Tensor]:
+        """(translated, reconstructed): x -> other domain -> back to x's domain."""
+        forward, backward = self.generators(direction)
+        with evaluating(forward), evaluating(backward):
+            fake = forward(x.to(self.device))
+            return fake, backward(fake)
+
+    def generate(
+        self,
+        num_samples: int,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        direction: Direction | str | None = None,
+        input: str | None = None,  # noqa: A002 - the CLI key's name
+        **options: Any,
+    ) -> dict[str, Tensor]:
+        """Translate `num_samples` images: the first ones of the dataset's test split of the source
+        domain, or of `input` (a folder of images or an .npz). Returns images (translated), inputs
+        and reconstructions."""
+        direction = Direction(direction or Direction.AtoB)
+        inputs = self.source_images(direction, num_samples, input)
+        outputs: dict[str, list[Tensor]] = {"images": [], "inputs": [], "reconstructions": []}
+        for chunk in inputs.split(batch_size):
+            fake, rec = self.translate_and_back(chunk, direction)
+            outputs["images"].append(fake.cpu())
+            outputs["inputs"].append(chunk.cpu())
+            outputs["reconstructions"].append(rec.cpu())
+        return {key: torch.cat(value) for key, value in outputs.items()}
+
+    def source_images(self, direction: Direction, n: int, input: str | None = None) -> Tensor:  # noqa: A002
+        """The first n images to translate, float NCHW in [-1, 1]."""
+        from genlab.data.unpaired import read_images
+        from genlab.errors import instantiate
+        from genlab.images import from_uint8
+
+        dataset_cfg = (self.genlab_config or {}).get("dataset")
+        if input is not None:
+            channels = dataset_cfg["channels"] if dataset_cfg else 3
+            size = dataset_cfg.get("crop_size") if dataset_cfg else None
+            return from_uint8(read_images(input, channels, size))[:n]
+        if dataset_cfg is None:
+            raise ConfigError("this model carries no dataset config: pass input=DIR_OR_NPZ")
+        datamodule = instantiate(dataset_cfg)
+        return datamodule.images("test", direction.value[0], n)
+
+    def metric_streams(self, datamodule: Any, split: str, num_samples: int) -> list[MetricStream]:
+        """FID & co. per direction: translations of `split`'s A images against its real B images
+        (suffix `_a2b`), and B -> A (`_b2a`); at most `num_samples` translations each."""
+        from genlab.metrics.streams import MetricStream
+
+        streams = []
+        for direction, suffix in ((Direction.AtoB, "_a2b"), (Direction.BtoA, "_b2a")):
+            source, target = direction.value[0], direction.value[-1]
+            streams.append(
+                MetricStream(
+                    reference=f"{split}{target}",
+                    real=partial(_real_uint8, datamodule, split, target),
+                    fake=partial(self._translate_indices, datamodule, split, direction),
+                    num_fake=min(num_samples, datamodule.num_images(split, source)),
+                    suffix=suffix,
+                )
+            )
+        return streams
+
+    def _translate_indices(self, datamodule: Any, split: str, direction: Direction, indices: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.translate(datamodule.images(split, direction.value[0], indices=indices.tolist()), direction)
+
+    def grid_layout(self, outputs: dict[str, Tensor]) -> tuple[Tensor, int | None]:
+        """input | translated | reconstructed, four triplets per row, at most 32 triplets."""
+        n = min(32, len(outputs["images"]))
+        triplets = torch.stack([outputs["inputs"][:n], outputs["images"][:n], outputs["reconstructions"][:n]], 1)
+        return triplets.flatten(0, 1), 3 * min(4, n)
+
+    # -- training -------------------------------------------------------------------------------
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
+        # Order matters: optimizer and scheduler states are restored by position on resume.
+        opt_g = self.optimizer_g([*self.G_A.parameters(), *self.G_B.parameters()], lr=self.lr)
+        opt_d = self.optimizer_d([*self.D_A.parameters(), *self.D_B.parameters()], lr=self.lr)
+        rule = linear_decay(self.n_epochs, self.n_epochs_decay)
+        return [opt_g, opt_d], [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in (opt_g, opt_d)]
+
+    def generator_losses(self, real_A: Tensor, real_B: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(losses, images) of the generator step; losses are weighted as they enter the total."""
+        fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
+        rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
+        images = {"real_A": real_A, "real_B": real_B, "fake_A": fake_A, "fake_B": fake_B, "rec_A": rec_A, "rec_B": rec_B}
+        losses = {
+            "G_A": self.gan_loss(self.D_A(fake_B), True),
+            "G_B": self.gan_loss(self.D_B(fake_A), True),
+            "cycle_A": F.l1_loss(rec_A, real_A) * self.lambda_A,
+            "cycle_B": F.l1_loss(rec_B, real_B) * self.lambda_B,
+        }
+        if self.lambda_identity > 0:
+            # G_A should leave B images alone (and G_B A images): preserves colour composition.
+            images["idt_A"], images["idt_B"] = self.G_A(real_B), self.G_B(real_A)
+            losses["idt_A"] = F.l1_loss(images["idt_A"], real_B) * self.lambda_B * self.lambda_identity
+            losses["idt_B"] = F.l1_loss(images["idt_B"], real_A) * self.lambda_A * self.lambda_identity
+        return losses, images
+
+    def discriminator_loss(self, net: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """Real vs (pooled) fake, halved so D learns slower relative to G (as in the paper)."""
+        return 0.5 * (self.gan_loss(net(real), True) + self.gan_loss(net(fake.detach()), False))
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real_A, real_B = batch
+        opt_g, opt_d = self.optimizers()
+
+        with self.toggled_optimizer(opt_g):  # D's parameters get no gradients here
+            losses, images = self.generator_losses(real_A, real_B)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(sum(losses.values()))
+            opt_g.step()
+
+        with self.toggled_optimizer(opt_d):
+            fake_B = self.pools["A"].query(images["fake_B"])
+            fake_A = self.pools["B"].query(images["fake_A"])
+            losses["D_A"] = self.discriminator_loss(self.D_A, real_B, fake_B)
+            losses["D_B"] = self.discriminator_loss(self.D_B, real_A, fake_A)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(losses["D_A"] + losses["D_B"])
+            opt_d.step()
+
+        logs = {f"train/{name}": losses[name].detach() for name in self.loss_names if name in losses}
+        self.log_dict(logs, on_step=True, on_epoch=False)
+        self.log_dict({"train/loss_g": sum(losses[k] for k in losses if k[0] != "D").detach()}, prog_bar=True, on_step=True, on_epoch=False)
+
+    def on_train_epoch_end(self) -> None:
+        # Manual optimization: Lightning leaves scheduler stepping to the model.
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Mean cycle-reconstruction L1 per direction (unweighted, in [-1, 1] pixel units)."""
+        real_A, real_B = batch
+        rec = {"A": self.G_B(self.G_A(real_A)), "B": self.G_A(self.G_B(real_B))}
+        cycle = {d: F.l1_loss(rec[d], real) for d, real in (("A", real_A), ("B", real_B))}
+        self.log_dict({"val/cycle_A": cycle["A"], "val/cycle_B": cycle["B"], "val/cycle_l1": (cycle["A"] + cycle["B"]) / 2}, sync_dist=True)
+
+    # -- what we show ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def visuals(self, batch: tuple[Tensor, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per direction, rows of (real, fake, reconstructed, identity): `AtoB` shows real_A, fake_B,
+        rec_A, idt_B. Up to 16 images per direction, a count that tiles the default square grid
+        into whole quadruples."""
+        real_A, real_B = batch
+        n = min(len(real_A), len(real_B), 16)
+        n = max(1, 4 * math.isqrt(n // 4) ** 2) if n >= 4 else n  # 4, 16: sqrt(4n) is a multiple of 4
+        with evaluating(self):
+            _, images = self.generator_losses(real_A[:n], real_B[:n])
+        out = {}
+        for name, keys in (("AtoB", self.visual_names_A), ("BtoA", self.visual_names_B)):
+            keys = [k for k in keys if k in images]
+            out[name] = torch.stack([images[k] for k in keys], 1).flatten(0, 1)
+        return out
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        # Every rank saves its own pools: gather them so each rank gets its own back on resume.
+        per_rank = {}
+        for name, pool in self.pools.items():
+            state = pool.state()
+            if self._trainer is not None and self._trainer.world_size > 1 and len(pool):
+                gathered = self._trainer.strategy.all_gather(state.to(self.device))
+                per_rank[name] = [g.cpu() for g in gathered]
+            else:
+                per_rank[name] = [state]
+        checkpoint["image_pools"] = per_rank
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        saved = checkpoint.get("image_pools", {})
+        rank = self.global_rank if self._trainer is not None else 0
+        for name, states in saved.items():
+            # Same world size: each rank its own history; otherwise rank 0's history for all.
+            state = states[rank] if len(states) > rank else states[0]
+            self.pools[name].load_state(state, self.device)
