@@ -70,6 +70,24 @@ class RNNConfig:
     monitor: Optional[str] = "val/nll"
 
 
+@dataclass
+class CycleGANConfig:
+    _target_: str = "genlab.models.cyclegan.CycleGAN"
+    generator: Any = MISSING
+    discriminator: Any = MISSING
+    gan_loss: Any = MISSING
+    optimizer_g: Any = MISSING
+    optimizer_d: Any = MISSING
+    lr: float = 2e-4
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    n_epochs: int = 100
+    n_epochs_decay: int = 100
+    monitor: Optional[str] = None
+
+
 # -- datasets ---------------------------------------------------------------------------------------
 @dataclass
 class ImageDatasetConfig:
@@ -89,6 +107,38 @@ class MNISTConfig(ImageDatasetConfig):
     train_split: str = "train"
     val_size: int = 2000
     image_size: int = 28
+
+
+@dataclass
+class UnpairedDatasetConfig:
+    """Two-domain data (CycleGAN); batches are (images_A, images_B)."""
+
+    _target_: str = MISSING
+    crop_size: int = 256
+    channels: int = 3
+    flip: bool = True
+    batch_size: int = 1
+    num_workers: int = 0
+    seed: int = 0
+
+
+@dataclass
+class UnpairedFolderConfig(UnpairedDatasetConfig):
+    _target_: str = "genlab.data.UnpairedFolderDataModule"
+    data_dir: str = MISSING
+    load_size: int = 286
+
+
+@dataclass
+class TexturesConfig(UnpairedDatasetConfig):
+    _target_: str = "genlab.data.TexturesDataModule"
+    crop_size: int = 32
+    scale: float = 0.5
+    train_crops: int = 1024
+    test_crops: int = 64
+    test_fraction: float = 0.25
+    channels: int = 1
+    batch_size: int = 8
 
 
 # -- trainer ----------------------------------------------------------------------------------------
@@ -153,6 +203,8 @@ class SampleRunConfig:
     seed: int = 0
     out: Optional[str] = None
     device: str = "cpu"
+    direction: Optional[str] = None
+    input: Optional[str] = None
     paths: Any = MISSING
 
 
@@ -200,6 +252,9 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="rnn", node=RNNConfig)
     cs.store(group="schema/dataset", name="image", node=ImageDatasetConfig)
     cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
+    cs.store(group="schema/model", name="cyclegan", node=CycleGANConfig)
+    cs.store(group="schema/dataset", name="unpaired_folder", node=UnpairedFolderConfig)
+    cs.store(group="schema/dataset", name="textures", node=TexturesConfig)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema", name="train", node=TrainRunConfig)
     cs.store(group="schema", name="sample", node=SampleRunConfig)
