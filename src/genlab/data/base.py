@@ -9,7 +9,10 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+# Saves its sampler position and shuffling state in checkpoints, so a mid-epoch resume continues the
+# epoch's data order instead of replaying its start (a drop-in torch DataLoader otherwise).
+from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader
 
 from genlab.images import from_uint8
 
