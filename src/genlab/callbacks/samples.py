@@ -54,6 +54,6 @@ class SampleGrid(pl.Callback):
             return
         for name, images in visuals.items():
             stem = f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
-            self.last_paths[name] = save_grid(images, self.dirpath / f"{stem}.png")
+            self.last_paths[name] = save_grid(images, self.dirpath / f"{stem}.png", nrow=pl_module.visuals_nrow)
             for logger in trainer.loggers:
-                log_image(logger, f"samples/{name}", make_grid(images.cpu()), step=trainer.global_step)
+                log_image(logger, f"samples/{name}", make_grid(images.cpu(), nrow=pl_module.visuals_nrow), step=trainer.global_step)

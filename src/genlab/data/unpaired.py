@@ -140,19 +140,28 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.sources: dict[tuple[str, str], ImageSource] = {}
 
+    def source(self, split: str, domain: str) -> ImageSource:
+        """The images of one split ("val" is the test split) and domain."""
+        return self.sources[("test" if split == "val" else split, domain)]
+
     def dataset(self, split: str) -> UnpairedDataset:
         train = split == "train"
-        return UnpairedDataset(self.sources[(split, "A")], self.sources[(split, "B")], self.crop_size, train=train, flip=self.flip)
+        return UnpairedDataset(self.source(split, "A"), self.source(split, "B"), self.crop_size, train=train, flip=self.flip)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The split names (what iterating InMemoryImageDataModule.splits gives too)."""
+        return ("train", "val", "test")
 
     def setup(self, stage: str | None = None) -> None:
         """Nothing to do: the sources are listed (and checked) in __init__, images load lazily."""
 
     def num_images(self, split: str, domain: str) -> int:
-        return len(self.sources[(split, domain)])
+        return len(self.source(split, domain))
 
     def images(self, split: str, domain: str, n: int | None = None, indices: Sequence[int] | None = None) -> Tensor:
         """Images of one domain (the first `n`, or those at `indices`), centre-cropped, float NCHW in [-1, 1]."""
-        source = self.sources[(split, domain)]
+        source = self.source(split, domain)
         if indices is None:
             indices = range(len(source) if n is None else min(n, len(source)))
         return torch.stack([from_uint8(crop(source.load(int(i)), self.crop_size, random=False)) for i in indices])

@@ -187,7 +187,7 @@ class RandomCNNFeatures:
 
     def build(self, datamodule: pl.LightningDataModule, dataset_key: str, cache_dir: str | Path | None) -> FeatureExtractor:
         datamodule.setup()
-        channels = datamodule.splits["train"][0].shape[1]
+        channels = datamodule.channels  # every genlab DataModule has it; unpaired ones have no `splits`
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             net = DigitCNN(channels, 1, self.width, self.num_features)

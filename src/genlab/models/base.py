@@ -32,6 +32,9 @@ class GenerativeModule(pl.LightningModule):
         """n new images, float NCHW in [-1, 1]."""
         raise NotImplementedError
 
+    #: Images per row in grids of `visuals` (None: a square grid). CycleGAN: 4 (real, fake, rec, identity).
+    visuals_nrow: int | None = None
+
     def visuals(self, batch: Any, generator: torch.Generator) -> dict[str, Tensor]:
         """Named image batches for grids and dashboards; `batch` is a fixed validation batch."""
         return {"samples": self.sample(len(batch[0]), generator=generator)}

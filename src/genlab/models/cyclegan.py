@@ -10,7 +10,6 @@ the image pools. Learning rates stay constant for `n_epochs`, then fall linearly
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from genlab.errors import ConfigError
 from genlab.images import to_uint8
 from genlab.losses import GANCriterion
 from genlab.models.base import GenerativeModule, evaluating
+from genlab.strategies import enable_unused_parameter_detection
 
 if TYPE_CHECKING:
     from genlab.metrics.streams import MetricStream
@@ -105,6 +105,9 @@ class CycleGAN(GenerativeModule):
     visual_names_A = ["real_A", "fake_B", "rec_A", "idt_B"]
     visual_names_B = ["real_B", "fake_A", "rec_B", "idt_A"]
     model_names = ["G_A", "G_B", "D_A", "D_B"]
+    visuals_nrow = 4
+    #: The networks `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
+    ddp_modules = ("G_A", "G_B", "D_A", "D_B")
 
     def __init__(
         self,
@@ -204,7 +207,7 @@ class CycleGAN(GenerativeModule):
             source, target = direction.value[0], direction.value[-1]
             streams.append(
                 MetricStream(
-                    reference=f"{split}{target}",
+                    reference=f"{'test' if split == 'val' else split}{target}",  # validation uses the test split
                     real=partial(_real_uint8, datamodule, split, target),
                     fake=partial(self._translate_indices, datamodule, split, direction),
                     num_fake=min(num_samples, datamodule.num_images(split, source)),
@@ -223,6 +226,10 @@ class CycleGAN(GenerativeModule):
         return triplets.flatten(0, 1), 3 * min(4, n)
 
     # -- training -------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Lightning's plain `ddp`: the G step leaves D without gradients (and vice versa).
+        enable_unused_parameter_detection(self.trainer)
+
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
         # Order matters: optimizer and scheduler states are restored by position on resume.
         opt_g = self.optimizer_g([*self.G_A.parameters(), *self.G_B.parameters()], lr=self.lr)
@@ -280,22 +287,28 @@ class CycleGAN(GenerativeModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def log_cycle_l1(self, batch: tuple[Tensor, Tensor], prefix: str) -> None:
         """Mean cycle-reconstruction L1 per direction (unweighted, in [-1, 1] pixel units)."""
         real_A, real_B = batch
         rec = {"A": self.G_B(self.G_A(real_A)), "B": self.G_A(self.G_B(real_B))}
         cycle = {d: F.l1_loss(rec[d], real) for d, real in (("A", real_A), ("B", real_B))}
-        self.log_dict({"val/cycle_A": cycle["A"], "val/cycle_B": cycle["B"], "val/cycle_l1": (cycle["A"] + cycle["B"]) / 2}, sync_dist=True)
+        logs = {f"{prefix}/cycle_A": cycle["A"], f"{prefix}/cycle_B": cycle["B"], f"{prefix}/cycle_l1": (cycle["A"] + cycle["B"]) / 2}
+        self.log_dict(logs, sync_dist=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.log_cycle_l1(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """genlab-eval reports it next to FID: test/cycle_l1."""
+        self.log_cycle_l1(batch, "test")
 
     # -- what we show ---------------------------------------------------------------------------
     @torch.no_grad()
     def visuals(self, batch: tuple[Tensor, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Per direction, rows of (real, fake, reconstructed, identity): `AtoB` shows real_A, fake_B,
-        rec_A, idt_B. Up to 16 images per direction, a count that tiles the default square grid
-        into whole quadruples."""
+        """Per direction, one row per image of (real, fake, reconstructed, identity) (`visuals_nrow`):
+        `AtoB` shows real_A, fake_B, rec_A, idt_B. Up to 16 images per direction."""
         real_A, real_B = batch
         n = min(len(real_A), len(real_B), 16)
-        n = max(1, 4 * math.isqrt(n // 4) ** 2) if n >= 4 else n  # 4, 16: sqrt(4n) is a multiple of 4
         with evaluating(self):
             _, images = self.generator_losses(real_A[:n], real_B[:n])
         out = {}
