@@ -1,8 +1,19 @@
-"""Callbacks: sample grids, checkpointing, DDP weight checks."""
+"""Callbacks: sample grids, checkpointing, exact resume, numeric faults, DDP weight checks."""
 
-from genlab.callbacks.checkpoint import ModelCheckpoint
+from genlab.callbacks.checkpoint import AtomicCheckpointIO, ModelCheckpoint
 from genlab.callbacks.ddp_check import WeightSyncCheck
+from genlab.callbacks.faults import FiniteLossCheck, NonFiniteLossError
 from genlab.callbacks.metrics import SampleMetricsCallback
+from genlab.callbacks.resume import RNGStateCallback
 from genlab.callbacks.samples import SampleGrid
 
-__all__ = ["ModelCheckpoint", "SampleGrid", "SampleMetricsCallback", "WeightSyncCheck"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "FiniteLossCheck",
+    "ModelCheckpoint",
+    "NonFiniteLossError",
+    "RNGStateCallback",
+    "SampleGrid",
+    "SampleMetricsCallback",
+    "WeightSyncCheck",
+]
