@@ -8,7 +8,7 @@ still reject unknown keys, because Hydra puts the whole config in struct mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -205,6 +205,8 @@ class SampleRunConfig:
     device: str = "cpu"
     direction: Optional[str] = None
     input: Optional[str] = None
+    # Packages a checkpoint's config may name in `_target_` besides genlab, torch.nn, torch.optim.
+    trusted_targets: list[str] = field(default_factory=list)
     paths: Any = MISSING
 
 
@@ -234,6 +236,7 @@ class EvalRunConfig:
     dataset: Any = None
     metrics: Any = MISSING
     logger: Any = None
+    trusted_targets: list[str] = field(default_factory=list)
     paths: Any = MISSING
 
 

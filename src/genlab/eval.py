@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.checkpoint import check_targets, load_model, read_checkpoint
+from genlab.checkpoint import TRUSTED_TARGETS, check_targets, load_model, read_checkpoint
 from genlab.configs import config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.metrics import SampleMetrics, dataset_key
@@ -25,10 +25,10 @@ from genlab.metrics.extractors import check_spec
 LIKELIHOOD_LOOPS = {"test": "test", "val": "validate"}
 
 
-def build_datamodule(ckpt: dict[str, Any], overrides: Any) -> tuple[pl.LightningDataModule, dict[str, Any]]:
+def build_datamodule(ckpt: dict[str, Any], overrides: Any, allowed: tuple[str, ...] = TRUSTED_TARGETS) -> tuple[pl.LightningDataModule, dict[str, Any]]:
     """The checkpoint's dataset, with `overrides` (e.g. data_dir) applied; also returns its config."""
     dataset_cfg = {**ckpt["genlab"]["dataset"], **(OmegaConf.to_container(overrides, resolve=True) if overrides else {})}
-    check_targets(dataset_cfg, where="dataset")
+    check_targets(dataset_cfg, allowed, where="dataset")
     datamodule = instantiate(dataset_cfg)
     datamodule.setup()
     return datamodule, dataset_cfg
@@ -78,8 +78,9 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     if cfg.metrics.num_samples < 2:
         raise ConfigError(f"metrics.num_samples={cfg.metrics.num_samples}: must be >= 2")
     ckpt = read_checkpoint(cfg.ckpt_path)
-    model = load_model(cfg.ckpt_path).to(cfg.device)
-    datamodule, dataset_cfg = build_datamodule(ckpt, cfg.dataset)
+    allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
+    model = load_model(cfg.ckpt_path, allowed).to(cfg.device)
+    datamodule, dataset_cfg = build_datamodule(ckpt, cfg.dataset, allowed)
     if cfg.split not in datamodule.splits:
         raise ConfigError(f"split={cfg.split}: the dataset has splits {', '.join(datamodule.splits)}")
     loggers = [instantiate(node) for node in (cfg.logger or {}).values() if node is not None]
