@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 #: Dataset config keys that change how batches are served, not which images there are.
-LOADER_KEYS = ("batch_size", "num_workers")
+LOADER_KEYS = ("batch_size", "num_workers", "device_resident")
 
 
 def config_hash(config: Any, length: int = 10) -> str:
