@@ -25,8 +25,14 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """paths.cache_dir for the whole session (metric extractors train once), in a tmp dir."""
+    return tmp_path_factory.mktemp("genlab_cache")
+
+
 @pytest.fixture
-def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+def compose_cfg(tmp_path: Path, cache_dir: Path) -> Callable[..., DictConfig]:
     """compose_cfg("model=vae", ..., config_name="train") -> the composed config, run dir in tmp_path."""
 
     def _compose(*overrides: str, config_name: str = "train") -> DictConfig:
@@ -35,7 +41,7 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
             cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
         with read_write(cfg), open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(tmp_path)
-            cfg.paths.cache_dir = str(tmp_path / "cache")
+            cfg.paths.cache_dir = str(cache_dir)
         HydraConfig().set_config(cfg)
         with read_write(cfg), open_dict(cfg):
             del cfg["hydra"]  # a real run's task config has no `hydra` node either
@@ -55,11 +61,12 @@ def run_script(module: str, *args: str, cwd: Path, timeout: float = 600, env: di
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+def cli(tmp_path: Path, cache_dir: Path) -> Callable[..., subprocess.CompletedProcess]:
     """cli("train", "model=vae", ...) runs a console script in a subprocess with cwd=tmp_path."""
 
     def _run(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return run_script(module, *args, cwd=kwargs.pop("cwd", tmp_path), **kwargs)
+        env = {"GENLAB_CACHE_DIR": str(cache_dir), **(kwargs.pop("env", None) or {})}
+        return run_script(module, *args, cwd=kwargs.pop("cwd", tmp_path), env=env, **kwargs)
 
     return _run
 
