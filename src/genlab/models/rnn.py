@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genlab.data.base import Binarize, InMemoryImageDataModule
 from genlab.errors import ConfigError
@@ -20,7 +20,11 @@ from genlab.nets.pixelrnn import PixelRNN
 
 
 class RNN(GenerativeModule):
-    """Autoregressive image model over `levels` values per channel (2: binarized data, Bernoulli)."""
+    """Autoregressive image model over `levels` values per channel (2: binarized data, Bernoulli).
+
+    `hidden` and `layers` size the network (`net`, a partial of PixelRNN); `image_size` and
+    `channels` are the shape `sample` draws.
+    """
 
     def __init__(
         self,
@@ -35,7 +39,7 @@ class RNN(GenerativeModule):
         monitor: str | None = "val/nll",
     ) -> None:
         super().__init__(monitor=monitor)
-        self.net: nn.Module = net(channels=channels, levels=levels, hidden=hidden, layers=layers)
+        self.net = net(channels=channels, levels=levels, hidden=hidden, layers=layers)
         self.optimizer = optimizer
         self.image_size, self.channels, self.levels, self.lr = image_size, channels, levels, lr
 

@@ -21,6 +21,8 @@ layer, given h[i-1] and c[i-1] of the finished row (see `PixelRNN.sample`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -75,12 +77,15 @@ def from_index(index: Tensor, levels: int) -> Tensor:
 
 
 # -- masked convolutions ---------------------------------------------------------------------------
+MaskType = Literal["A", "B"]  # A: the first layer (a pixel never sees itself); B: every later layer
+
+
 def channel_groups(features: int, channels: int) -> Tensor:
     """Colour group of each of `features` maps: `channels` contiguous, near-equal chunks."""
     return torch.arange(features) * channels // features
 
 
-def causal_mask(out_features: int, in_features: int, kernel: tuple[int, int], channels: int, mask_type: str) -> Tensor:
+def causal_mask(out_features: int, in_features: int, kernel: tuple[int, int], channels: int, mask_type: MaskType) -> Tensor:
     """out x in x kh x kw mask: taps above the centre row and left of the centre are open; at the
     centre, input group g feeds output group g' if g < g' (mask "A") or g <= g' (mask "B")."""
     kh, kw = kernel
@@ -102,7 +107,7 @@ class MaskedConv2d(nn.Conv2d):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel: tuple[int, int], channels: int, mask_type: str, out_blocks: int = 1
+        self, in_channels: int, out_channels: int, kernel: tuple[int, int], channels: int, mask_type: MaskType, out_blocks: int = 1
     ) -> None:
         super().__init__(in_channels, out_channels, kernel, padding=(kernel[0] // 2, kernel[1] // 2))
         mask = causal_mask(out_channels // out_blocks, in_channels, kernel, channels, mask_type).repeat(out_blocks, 1, 1, 1)
