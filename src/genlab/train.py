@@ -5,18 +5,26 @@ Returns the optimized metric (`optimized_metric`) so Hydra sweepers can minimise
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
+from genlab.callbacks import AtomicCheckpointIO, NonFiniteLossError
 from genlab.configs import config_dir
-from genlab.errors import instantiate, report_config_errors
+from genlab.errors import ConfigError, instantiate, report_config_errors
+from genlab.loggers import run_info
 from genlab.models.base import GenerativeModule
+from genlab.sweeps import in_multirun, sweep_job, write_result
+
+log = logging.getLogger(__name__)
 
 
 def build_model(cfg: DictConfig) -> GenerativeModule:
@@ -40,34 +48,72 @@ def save_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
 
+def check_compatible(model: GenerativeModule, datamodule: pl.LightningDataModule) -> None:
+    """One sentence at start-up, not a traceback mid-epoch, when the data is not what the model trains on."""
+    needed = model.datamodule_type
+    if isinstance(datamodule, needed):
+        return
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    what = " ".join((needed.__doc__ or "").split()).split(". ")[0].rstrip(".")  # its docstring's first sentence
+    raise ConfigError(
+        f"model={choices.get('model', type(model).__name__)} needs a dataset built on {needed.__name__} ({what}), "
+        f"but dataset={choices.get('dataset', '?')} builds a {type(datamodule).__name__}"
+    )
+
+
+def resolve_resume(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from; resuming continues in that checkpoint's run dir.
+
+    `ckpt_path=last` means `<run dir>/checkpoints/last.ckpt` of this run (give the run dir with
+    `hydra.run.dir=...`); an explicit `<run>/checkpoints/*.ckpt` of a genlab run dir makes
+    `paths.output_dir` that run dir, so checkpoints, logs and the wandb run continue there.
+    """
+    if cfg.ckpt_path is None:
+        return None
+    if cfg.ckpt_path == "last":
+        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path=last: no {path}; pass the run dir to resume with hydra.run.dir=<run dir>, or a checkpoint file")
+        return str(path)
+    path = Path(cfg.ckpt_path).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such file")
+    run = path.parent.parent
+    if path.parent.name == "checkpoints" and (run / "config.yaml").is_file():
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run)  # everything else interpolates ${paths.output_dir}
+    return str(path)
+
+
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured model; return the value of `cfg.optimized_metric` (None if unset)."""
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_resume(cfg)
     output_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.dataset)
     model = build_model(cfg)
+    check_compatible(model, datamodule)
     callbacks = instantiate_group(cfg.callbacks)
     loggers = instantiate_group(cfg.logger)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
     save_resolved_config(cfg, output_dir)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "run": run_info()})
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metric = trainer.callback_metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
     if cfg.test:
         trainer.test(model, datamodule=datamodule)
-    if metric is None:
-        return None
-    value = float(metric)
-    return value if math.isfinite(value) else math.inf
+    value = None if metric is None else float(metric)
+    value = value if value is None or math.isfinite(value) else math.inf
+    if trainer.is_global_zero:
+        write_result(output_dir, cfg.optimized_metric, value)
+    return value
 
 
 def _finish_wandb() -> None:
     """One wandb run per Hydra job: close it even when the job fails (multirun reuses the process)."""
-    import sys
-
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish()
@@ -77,7 +123,20 @@ def _finish_wandb() -> None:
 @report_config_errors
 def main(cfg: DictConfig) -> float | None:
     try:
-        metric = train(cfg)
+        with sweep_job():
+            metric = train(cfg)
+    except ConfigError:
+        raise  # bad input fails every trial alike: stop with one sentence (report_config_errors)
+    except Exception as err:
+        if not in_multirun():
+            if isinstance(err, NonFiniteLossError):
+                print(f"genlab: error: {err}", file=sys.stderr)
+                raise SystemExit(1) from None
+            raise
+        # A diverged or crashed trial scores inf, so the sweeper (Optuna) records it and goes on.
+        log.exception("genlab: trial failed, reporting inf to the sweeper")
+        write_result(cfg.paths.output_dir, cfg.optimized_metric, math.inf, f"{type(err).__name__}: {err}")
+        return math.inf
     finally:
         _finish_wandb()
     rank_zero_only(print)(f"genlab: outputs in {cfg.paths.output_dir}")

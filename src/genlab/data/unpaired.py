@@ -58,9 +58,9 @@ def list_images(folder: Path, key: str) -> list[Path]:
     for path in files:
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
             raise ConfigError(f"{key}: {path} is not an image file (expected one of .png, .jpg, .jpeg, .bmp, ...)")
-        try:  # reads the header only: cheap, and catches truncated or mislabelled files up front
+        try:  # decodes each file once (~1 ms for 256 px): truncated or mislabelled files fail before training
             with Image.open(path) as image:
-                image.size  # noqa: B018
+                image.load()
         except (UnidentifiedImageError, OSError) as err:
             raise ConfigError(f"{key}: {path} is not a readable image ({err})") from None
     return files

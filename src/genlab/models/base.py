@@ -23,6 +23,9 @@ class GenerativeModule(pl.LightningModule):
     checkpoint alone rebuilds the model (see genlab.checkpoint).
     """
 
+    #: The DataModule class whose batches this family consumes; genlab-train checks it at start-up.
+    datamodule_type: type[pl.LightningDataModule] = pl.LightningDataModule
+
     def __init__(self, monitor: str | None = None) -> None:
         super().__init__()
         self.monitor = monitor

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.data.unpaired import UnpairedDataModule
 from genlab.errors import ConfigError
 from genlab.images import to_uint8
 from genlab.losses import GANCriterion
@@ -108,6 +109,7 @@ class CycleGAN(GenerativeModule):
     visuals_nrow = 4
     #: The networks `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
     ddp_modules = ("G_A", "G_B", "D_A", "D_B")
+    datamodule_type = UnpairedDataModule  # batches are (images_A, images_B)
 
     def __init__(
         self,
@@ -229,6 +231,10 @@ class CycleGAN(GenerativeModule):
     def setup(self, stage: str) -> None:
         # Lightning's plain `ddp`: the G step leaves D without gradients (and vice versa).
         enable_unused_parameter_detection(self.trainer)
+        # Fail at start-up, not in the sanity check, if the generators cannot take the crops.
+        crop, factor = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.G_A, "factor", 1)
+        if crop is not None and crop % factor:
+            raise ConfigError(f"dataset.crop_size={crop}: the ResNet generators take sizes divisible by {factor} (2 ** model.generator.n_downsampling)")
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
         # Order matters: optimizer and scheduler states are restored by position on resume.

@@ -1,0 +1,70 @@
+"""Runs survive faults: `kill -9` mid-epoch, then `ckpt_path=...` resumes exactly (NOTES item 11)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import REPO
+
+# A GAN on digits: 6 batches per epoch, last.ckpt refreshed every 2 batches, no sample metrics.
+RUN = [
+    "model.monitor=null", "~callbacks.sample_metrics", "trainer.max_epochs=2", "trainer.limit_train_batches=6",
+    "trainer.limit_val_batches=1", "dataset.batch_size=32", "callbacks.model_checkpoint.last_every_n_batches=2",
+    "trainer.log_every_n_steps=1",
+]  # fmt: skip
+KILL = ["+callbacks.kill._target_=tests.faults.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=4"]
+ENV = {"PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "WANDB_API_KEY": ""}
+
+
+def final_state(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_uninterrupted_run(cli, tmp_path):
+    reference = cli("train", *RUN, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    run = tmp_path / "run"
+    killed = cli("train", *RUN, *KILL, "logger=many", f"hydra.run.dir={run}", env=ENV)
+    assert killed.returncode == -signal.SIGKILL
+    assert final_state(run)["global_step"] == 2 * (6 + 4)  # saved after batches 0-3 of epoch 1, killed in batch 4
+
+    # The explicit path is enough: the resumed run continues in the checkpoint's run dir.
+    resumed = cli("train", *RUN, "logger=many", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", env=ENV)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.strip().splitlines()[-1] == f"genlab: outputs in {run}"
+
+    expected, got = final_state(tmp_path / "reference"), final_state(run)
+    assert expected["global_step"] == got["global_step"] == 2 * 12  # G and D steps of 2 x 6 batches
+    assert expected["state_dict"].keys() == got["state_dict"].keys()
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(value, got["state_dict"][key]), key  # generator, discriminator and EMA
+    for opt_expected, opt_got in zip(expected["optimizer_states"], got["optimizer_states"]):
+        for param, state in opt_expected["state"].items():
+            assert all(torch.equal(v, opt_got["state"][param][k]) for k, v in state.items())
+
+    # Dashboards continue too: one wandb run (two offline segments, same id), TensorBoard and CSV in the run dir.
+    segments = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(segments) == 2 and len({p.name.rsplit("-", 1)[-1] for p in segments}) == 1
+    assert list((run / "tensorboard").glob("events.out.tfevents.*")) and (run / "metrics.csv").is_file()
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hparams["run"]["git_commit"] and "ckpt_path=" in " ".join(hparams["run"]["overrides"])
+    assert "${" not in (run / "hparams.yaml").read_text()  # logged resolved
+
+
+def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(cli, tmp_path):
+    result = cli("train", "ckpt_path=last", f"hydra.run.dir={tmp_path / 'fresh'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "ckpt_path=last: no " in result.stderr and "hydra.run.dir=<run dir>" in result.stderr
+
+
+@pytest.mark.slow  # the in-process test in tests/callbacks/test_faults.py is the quick one
+def test_a_nan_loss_stops_a_run_with_one_sentence_naming_the_step_and_the_loss(cli, tmp_path):
+    result = cli("train", "model=vae", "model.lr=1e9", "debug=limit", "~callbacks.sample_metrics", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "genlab: error: train/" in result.stderr and "global step" in result.stderr
