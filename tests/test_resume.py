@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from genlab.train import resolve_resume
 from tests.conftest import REPO
 
 # A GAN on digits: 6 batches per epoch, last.ckpt refreshed every 2 batches, no sample metrics.
@@ -68,3 +69,11 @@ def test_a_nan_loss_stops_a_run_with_one_sentence_naming_the_step_and_the_loss(c
     result = cli("train", "model=vae", "model.lr=1e9", "debug=limit", "~callbacks.sample_metrics", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "genlab: error: train/" in result.stderr and "global step" in result.stderr
+
+
+def test_ckpt_path_auto_resumes_when_the_run_dir_has_a_last_ckpt_and_starts_afresh_otherwise(compose_cfg, tmp_path):
+    cfg = compose_cfg("ckpt_path=auto")  # run dir: tmp_path
+    assert resolve_resume(cfg) is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert resolve_resume(cfg) == str(tmp_path / "checkpoints" / "last.ckpt")

@@ -65,13 +65,16 @@ def resolve_resume(cfg: DictConfig) -> str | None:
     """The checkpoint to resume from; resuming continues in that checkpoint's run dir.
 
     `ckpt_path=last` means `<run dir>/checkpoints/last.ckpt` of this run (give the run dir with
-    `hydra.run.dir=...`); an explicit `<run>/checkpoints/*.ckpt` of a genlab run dir makes
+    `hydra.run.dir=...`); `auto` is the same but starts afresh when there is none yet (jobs that a
+    cluster requeues); an explicit `<run>/checkpoints/*.ckpt` of a genlab run dir makes
     `paths.output_dir` that run dir, so checkpoints, logs and the wandb run continue there.
     """
     if cfg.ckpt_path is None:
         return None
-    if cfg.ckpt_path == "last":
+    if cfg.ckpt_path in ("last", "auto"):
         path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if cfg.ckpt_path == "auto" and not path.is_file():
+            return None
         if not path.is_file():
             raise ConfigError(f"ckpt_path=last: no {path}; pass the run dir to resume with hydra.run.dir=<run dir>, or a checkpoint file")
         return str(path)
