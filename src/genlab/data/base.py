@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from abc import abstractmethod
 
 import pytorch_lightning as pl
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 # epoch's data order instead of replaying its start (a drop-in torch DataLoader otherwise).
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader
 
+from genlab.data.device import DeviceBatches, ShardedBatchSampler
 from genlab.images import from_uint8
 
 Split = tuple[Tensor, Tensor]  # uint8 images N x C x H x W, int64 labels N
@@ -38,7 +40,7 @@ def resize_uint8(images: Tensor, size: int) -> Tensor:
 def bernoulli_uint8(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Draw binary images with P(pixel = 1) = intensity / 255; returns uint8 in {0, 255}."""
     p = images.float() / 255.0
-    return (torch.rand(p.shape, generator=generator) < p).to(torch.uint8) * 255
+    return (torch.rand(p.shape, generator=generator, device=images.device) < p).to(torch.uint8) * 255
 
 
 def _batch_collate(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -70,7 +72,13 @@ class ImageTensorDataset(Dataset):
 
 
 class InMemoryImageDataModule(pl.LightningDataModule):
-    """Base for datasets that fit in memory. Subclasses implement `load_splits`."""
+    """Base for datasets that fit in memory. Subclasses implement `load_splits`.
+
+    `device_resident`: training batches come from the whole uint8 training split held as one tensor
+    on the training device, drawn by index there (genlab.data.device); under DDP each rank draws its
+    own slice of every global batch. Otherwise a DataLoader serves them (Lightning then adds a
+    DistributedSampler under DDP). Validation and test always use the DataLoader.
+    """
 
     #: Number of classes (0: unlabelled). Subclasses set it.
     num_classes: int = 0
@@ -83,6 +91,7 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         binarize: Binarize | str = Binarize.none,
         seed: int = 0,
+        device_resident: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -91,6 +100,7 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.binarize = Binarize(binarize)
         self.seed = seed
+        self.device_resident = device_resident
         self.splits: dict[str, Split] = {}
 
     @abstractmethod
@@ -124,9 +134,27 @@ class InMemoryImageDataModule(pl.LightningDataModule):
             collate_fn=_batch_collate,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         # drop_last: a tiny last batch destabilises BatchNorm statistics in GANs.
-        return self._loader("train", shuffle=True, drop_last=len(self.dataset("train")) > self.batch_size)
+        drop_last = len(self.dataset("train")) > self.batch_size
+        if not self.device_resident:
+            return self._loader("train", shuffle=True, drop_last=drop_last)
+        return self._device_batches(drop_last)
+
+    def _device_batches(self, drop_last: bool) -> DeviceBatches:
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        images, labels = self.splits["train"]
+        source = ImageTensorDataset(images.to(device), labels.to(device), self.binarize is Binarize.dynamic)
+        sampler = ShardedBatchSampler(
+            len(images), self.batch_size, drop_last=drop_last, rank=rank, world_size=world, device=device,
+            # overfit_batches: the same few batches every epoch (Lightning does this for DataLoaders).
+            shuffle=not (trainer is not None and trainer.overfit_batches > 0),
+            # Lightning seeds its DistributedSampler the same way: every rank agrees on the order.
+            seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
+        )  # fmt: skip
+        return DeviceBatches(source, sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False, drop_last=False)
