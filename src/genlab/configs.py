@@ -39,6 +39,8 @@ class GANConfig:
     n_critic: int = 1
     ema_decay: float = 0.999
     monitor: Optional[str] = None
+    grad_clip: float = 0.0
+    compile: bool = False
 
 
 @dataclass
@@ -98,6 +100,7 @@ class ImageDatasetConfig:
     num_workers: int = 0
     binarize: Binarize = Binarize.none
     seed: int = 0
+    device_resident: bool = False
 
 
 @dataclass

@@ -80,11 +80,17 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
 LossName = enum.Enum("LossName", {name: name for name in ADVERSARIAL_LOSSES}, type=str)
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-    """E[(||grad_x critic(x)||_2 - 1)^2] at random interpolates x of real and fake images."""
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:
+    """E[(||grad_x critic(x)||_2 - 1)^2] at random interpolates x of real and fake images.
+
+    `scale`: the AMP loss scale under 16-mixed. The input gradient is taken of the scaled critic
+    output (fp16 backward would underflow otherwise) and divided back before the norm, which is
+    computed in float32 (also under autocast).
+    """
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(mixed).float().sum() * scale, mixed, create_graph=True)
+    grad = grad.float() / scale
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 

@@ -79,6 +79,19 @@ class GenerativeModule(pl.LightningModule):
         """The images of `generate`'s outputs that grid.png tiles, and its row length (None: square)."""
         return outputs["images"][:64], None
 
+    def randn_per_rank(self, n: int, *dims: int) -> Tensor:
+        """n x dims standard-normal draws on this module's device, different on every DDP rank.
+
+        Every rank runs with the same seed, so a plain `torch.randn` would give all ranks the same
+        noise. Draw the whole global batch's noise (world_size x n) and keep this rank's slice: the
+        ranks stay in RNG lockstep, and a run matches a single process with the same global batch.
+        """
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if world == 1:
+            return torch.randn(n, *dims, device=self.device)
+        return torch.randn(world * n, *dims, device=self.device)[rank * n : (rank + 1) * n]
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.genlab_config is not None:
             checkpoint["genlab"] = self.genlab_config

@@ -23,7 +23,14 @@ class GAN(GenerativeModule):
     Each training batch makes one D step; every `n_critic`-th batch also makes one G step, so every
     D step sees fresh real data (the WGAN-GP recipe). Batches are `(images, labels)`; labels are used
     only when the nets are conditional.
+
+    `grad_clip > 0` clips each optimizer's gradient norm after AMP unscaling (Trainer's
+    `gradient_clip_val` is unavailable in manual optimization). `compile=True` compiles G and D in
+    place (`nn.Module.compile`: no `_orig_mod.` in checkpoint keys), not the LightningModule.
     """
+
+    #: The networks `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
+    ddp_modules = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -37,6 +44,8 @@ class GAN(GenerativeModule):
         n_critic: int = 1,
         ema_decay: float = 0.999,
         monitor: str | None = None,
+        grad_clip: float = 0.0,
+        compile: bool = False,  # noqa: A002 - the config key's name
     ) -> None:
         super().__init__(monitor=monitor)
         self.automatic_optimization = False
@@ -49,12 +58,14 @@ class GAN(GenerativeModule):
         self.n_critic = n_critic
         self.generator_ema = EMA(generator, ema_decay) if ema_decay > 0 else None
         self.num_classes = getattr(generator, "num_classes", 0)
+        self.grad_clip, self.compile_nets = grad_clip, compile
 
     # -- sampling -------------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I). With a (CPU) `generator` the draw is the same on every device."""
+        """z ~ N(0, I). With a (CPU) `generator` the draw is the same on every device; without, every
+        DDP rank gets its own slice of the global batch's noise (see `randn_per_rank`)."""
         if generator is None:
-            return torch.randn(n, self.generator.latent_dim, device=self.device)
+            return self.randn_per_rank(n, self.generator.latent_dim)
         return torch.randn(n, self.generator.latent_dim, generator=generator).to(self.device)
 
     def sample_labels(self, n: int) -> Tensor | None:
@@ -73,6 +84,19 @@ class GAN(GenerativeModule):
     # -- training -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         enable_unused_parameter_detection(self.trainer)
+        if self.compile_nets and stage == "fit":
+            for name in self.ddp_modules:
+                self.get_submodule(name).compile()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after unscaling 16-mixed gradients, right before the step.
+        if self.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+
+    def loss_scale(self) -> float:
+        """The AMP gradient scaler's current scale (16-mixed), else 1."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: optimizer states are restored by position on resume.
@@ -94,7 +118,7 @@ class GAN(GenerativeModule):
             d_loss = self.loss.discriminator(d_real, d_fake)
             logs = {"train/loss_d": d_loss.detach(), "train/d_real": d_real.detach().mean(), "train/d_fake": d_fake.detach().mean()}
             if self.loss.gradient_penalty:
-                gp = gradient_penalty(lambda x: self.discriminator(x, labels), real, fake)
+                gp = gradient_penalty(lambda x: self.discriminator(x, labels), real, fake, scale=self.loss_scale())
                 d_loss = d_loss + self.loss.gradient_penalty * gp
                 logs["train/gp"] = gp.detach()
             opt_d.zero_grad(set_to_none=True)

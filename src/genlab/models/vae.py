@@ -58,7 +58,8 @@ class VAE(GenerativeModule):
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(reconstruction NLL, KL(q(z|x) || p(z))), each of shape N, with one reparameterised z."""
         mu, logvar = self.encoder(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        # randn_per_rank: DDP ranks share the seed but must not share the noise.
+        z = mu + self.randn_per_rank(*mu.shape).to(mu.dtype) * (0.5 * logvar).exp()
         rec = -self.likelihood.log_prob(x, self.decoder(z))
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
         return rec, kl

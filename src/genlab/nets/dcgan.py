@@ -34,22 +34,32 @@ class Generator(nn.Module):
 
     Width halves at every upsampling from `width * 2**n_up` channels down to `width`.
     With `num_classes > 0` a learned label embedding is concatenated to z (conditional GAN).
+    `norm` builds the normalisation layers (BatchNorm as in DCGAN; None: none, e.g. to test that
+    data-parallel training equals one process, which batch statistics would break).
     """
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 32, channels: int = 1, width: int = 64, num_classes: int = 0) -> None:
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        num_classes: int = 0,
+        norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+    ) -> None:
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         start, n_up = dcgan_layout(image_size)
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         in_dim = latent_dim * (2 if num_classes else 1)
         ch = width * 2 ** (n_up - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
-            nn.ReLU(True),
-        ]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=norm is None)]
+        layers += [norm(ch)] if norm is not None else []
+        layers += [nn.ReLU(True)]
         for _ in range(n_up - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=norm is None)]
+            layers += [norm(ch // 2)] if norm is not None else []
+            layers += [nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)

@@ -1,0 +1,92 @@
+"""GAN under mixed precision and torch.compile: gradient penalty under autocast, clipping after
+unscaling, compiled networks with checkpoint keys unchanged."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from genlab.data import DigitsDataModule
+from genlab.losses import gradient_penalty
+from genlab.models.gan import GAN
+from genlab.nets.dcgan import Discriminator, Generator
+from genlab.train import train
+
+QUIET = ["debug=limit", "trainer.max_epochs=1", "logger=[]", "callbacks.sample_metrics=null", "callbacks.sample_grid=null", "model.monitor=null"]
+
+
+class GradNorms(pl.Callback):
+    """D's gradient norm as its optimizer used it (gradients survive until the next zero_grad)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        grads = [p.grad for p in pl_module.discriminator.parameters() if p.grad is not None]
+        self.norms.append(torch.nn.utils.get_total_norm(grads).item())
+
+
+def small_wgan_gp(grad_clip: float) -> GAN:
+    adam = partial(torch.optim.Adam, betas=(0.0, 0.9))
+    return GAN(Generator(16, 16, 1, 8), Discriminator(16, 1, 8, norm=None), adam, adam, loss="wgan_gp", grad_clip=grad_clip, ema_decay=0)
+
+
+def test_gradient_penalty_scaling_is_undone_exactly():
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
+    real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
+    torch.manual_seed(0)  # the same interpolation weights for both
+    plain = gradient_penalty(critic, real, fake)
+    torch.manual_seed(0)
+    scaled = gradient_penalty(critic, real, fake, scale=2.0**16)
+    torch.testing.assert_close(scaled, plain)
+
+
+def test_fp16_mixed_clips_unscaled_gradients_and_trains_with_gradient_penalty():
+    """A real GradScaler (fp16 autocast runs on CPU too): the clipped norm equals `grad_clip`, which it
+    would not if clipping saw gradients still multiplied by the scale (~2**15)."""
+    norms = GradNorms()
+    trainer = pl.Trainer(accelerator="cpu", plugins=[MixedPrecision("16-mixed", "cpu")], max_steps=8, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, callbacks=[norms], limit_val_batches=0)  # fmt: skip
+    trainer.fit(small_wgan_gp(grad_clip=1e-2), datamodule=DigitsDataModule(batch_size=16))
+    assert trainer.precision_plugin.scaler.get_scale() > 1
+    finite = [n for n in norms.norms if math.isfinite(n)]  # the scaler skips steps whose gradients overflowed
+    assert finite and all(n == pytest.approx(1e-2, rel=1e-3) for n in finite)
+    assert math.isfinite(trainer.callback_metrics["train/gp"])
+
+
+def test_bf16_mixed_from_the_config_trains_wgan_gp(compose_cfg):
+    cfg = compose_cfg("model=wgan_gp", "model.n_critic=1", "model.grad_clip=1.0", "trainer.precision=bf16-mixed", *QUIET)
+    train(cfg)
+    state = torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_compile_compiles_the_networks_in_place_and_keeps_checkpoint_keys(compose_cfg, monkeypatch):
+    compiled = []
+
+    def compile_eagerly(fn, **kwargs):
+        # The eager backend traces with dynamo like the default one but skips code generation (slow on CPU).
+        compiled.append(type(fn.__self__).__name__)
+        return real_compile(fn, backend="eager")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    cfg = compose_cfg("model.compile=true", "trainer.limit_train_batches=2", *QUIET)
+    train(cfg)
+    assert compiled == ["Generator", "Discriminator"]  # the networks, not the LightningModule
+    keys = list(torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"])
+    assert keys and not any("_orig_mod" in key for key in keys)
+    assert "generator.net.0.weight" in keys and "discriminator.head.weight" in keys
+
+
+@pytest.mark.slow
+def test_compile_with_the_default_backend_trains(compose_cfg):
+    cfg = compose_cfg("model.compile=true", "trainer.limit_train_batches=2", *QUIET)
+    train(cfg)
+    keys = torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in key for key in keys)
