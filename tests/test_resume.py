@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from genlab.errors import ConfigError
 from genlab.train import resolve_resume
 from tests.conftest import REPO
 
@@ -58,10 +59,10 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_uninterrupted_
     assert "${" not in (run / "hparams.yaml").read_text()  # logged resolved
 
 
-def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(cli, tmp_path):
-    result = cli("train", "ckpt_path=last", f"hydra.run.dir={tmp_path / 'fresh'}")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "ckpt_path=last: no " in result.stderr and "hydra.run.dir=<run dir>" in result.stderr
+def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(compose_cfg, tmp_path):
+    cfg = compose_cfg("ckpt_path=last")  # run dir: tmp_path, no checkpoints/ in it
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: no .*last.ckpt; pass the run dir to resume with hydra.run.dir=<run dir>"):
+        resolve_resume(cfg)
 
 
 @pytest.mark.slow  # the in-process test in tests/callbacks/test_faults.py is the quick one
