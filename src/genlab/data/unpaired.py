@@ -17,7 +17,8 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # data order survives a mid-epoch resume
 
 from genlab.errors import ConfigError
 from genlab.images import from_uint8
