@@ -20,10 +20,11 @@ FAST = ["metrics.num_samples=300", "trainer.enable_progress_bar=false"]
 
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory: pytest.TempPathFactory, metrics_cache: Path, digits_classifier) -> Path:
-    """A 3-epoch GAN run on digits (12 batches an epoch), sharing the session's classifier cache."""
+    """A 3-epoch GAN run on digits (12 batches an epoch) computing val/fid every epoch, sharing the
+    session's classifier cache."""
     run_dir = tmp_path_factory.mktemp("gan_run")
     result = run_script(
-        "train", "trainer.max_epochs=3", "trainer.limit_train_batches=12", f"paths.cache_dir={metrics_cache}",
+        "train", "trainer.max_epochs=3", "trainer.limit_train_batches=12", "metrics.every_n_epochs=1", f"paths.cache_dir={metrics_cache}",
         f"hydra.run.dir={run_dir}", *FAST, cwd=run_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,7 +12,8 @@ from tests.quality import judge_for, seeded_samples
 
 def test_n_critic_discriminator_steps_per_generator_step(compose_cfg):
     cfg = compose_cfg("model.n_critic=3", "model.loss=wgan_gp", "debug=limit", "trainer.limit_train_batches=6",
-                      "trainer.max_epochs=1", "logger=[]", "callbacks.sample_grid=null", "callbacks.sample_metrics=null")  # fmt: skip
+                      "trainer.max_epochs=1", "logger=[]", "callbacks.sample_grid=null",
+                      "callbacks.sample_metrics=null", "model.monitor=null")  # fmt: skip
     train(cfg)
     ckpt = torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)
     states = ckpt["optimizer_states"]
@@ -53,7 +54,7 @@ def test_short_training_on_digits_beats_the_untrained_generator(compose_cfg, mod
     samples are less varied within a class.
     """
     cfg = compose_cfg(f"model={model_name}", "trainer.max_epochs=12", "logger=[]", "callbacks.sample_grid=null",
-                      "callbacks.sample_metrics=null")  # fmt: skip
+                      "callbacks.sample_metrics=null", "model.monitor=null")  # fmt: skip
     judge = judge_for(instantiate(cfg.dataset))
     untrained = build_model(cfg)
     before = judge.digits_score(seeded_samples(untrained)), judge.pca_frechet(seeded_samples(untrained))
