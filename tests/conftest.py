@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,17 @@ os.environ.setdefault("WANDB_SILENT", "true")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """paths.cache_dir for the whole session (metric extractors train once), in a tmp dir."""
     return tmp_path_factory.mktemp("genlab_cache")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Small convolutions on a shared 2-core machine run far faster on one thread than on two contended ones."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

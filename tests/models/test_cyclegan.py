@@ -38,13 +38,7 @@ def folder_overrides(data_dir: Path) -> list[str]:
     return ["dataset=unpaired_folder", f"dataset.data_dir={data_dir}", "dataset.load_size=36", "dataset.crop_size=32", "dataset.batch_size=2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convs on a shared 2-core machine run far faster on one thread than on contended two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Record(pl.Callback):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,14 +15,6 @@ from genlab.models.rnn import RNN
 from genlab.nets.pixelrnn import to_index
 from genlab.train import train
 
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny convs on a shared 2-core machine run several times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def trainer(**kwargs) -> pl.Trainer:

@@ -9,13 +9,7 @@ from torch import nn
 from genlab.nets.cyclegan import PatchDiscriminator, ResnetGenerator, receptive_field
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convs on a shared 2-core machine run far faster on one thread than on contended two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_paper_generator_has_the_official_size_and_keeps_the_image_size():
