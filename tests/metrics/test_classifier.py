@@ -1,4 +1,5 @@
-"""The classifier extractor: trains on the labelled train split, caches, reloads, is accurate."""
+"""The classifier extractor: trains on the labelled train split (class labels, or the domains of
+two-domain data), caches, reloads, is accurate."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from torchmetrics.image.fid import FrechetInceptionDistance
+
 from genlab.data import MNISTDataModule
-from genlab.metrics import ClassifierFeatures, FeatureExtractor, RandomCNNFeatures, dataset_key
+from genlab.data.textures import TexturesDataModule
+from genlab.images import to_unit
+from genlab.metrics import ClassifierFeatures, FeatureExtractor, Precomputed, RandomCNNFeatures, dataset_key
 from tests.metrics.conftest import DIGITS_CONFIG, FAST_CLASSIFIER
 
 
@@ -47,6 +52,28 @@ def test_unlabelled_data_falls_back_to_the_random_cnn(digits, monkeypatch) -> No
     extractor = ClassifierFeatures(**FAST_CLASSIFIER).build(digits, "digits-unlabelled", None)
     assert extractor.name == "random_cnn" and extractor.num_classes == 0
     assert extractor.key == RandomCNNFeatures().build(digits, "digits-unlabelled", None).key
+
+
+def test_on_two_domain_data_it_learns_the_domains_and_its_fid_separates_them() -> None:
+    """Textures (grass A, gravel B): labels are the domains, so FID between the domains is large and
+    FID between two samples of one domain small: a usable score for CycleGAN translations."""
+    textures = TexturesDataModule(train_crops=256, test_crops=64)
+    extractor = ClassifierFeatures(**FAST_CLASSIFIER).build(textures, "textures-test", None)
+    assert extractor.num_classes == 2 and extractor.info["accuracy"] >= 0.97, extractor.info
+    assert extractor.info["num_train"] == 512 and extractor.info["num_heldout"] == 128  # both domains' test crops
+
+    def features(split: str, domain: str) -> torch.Tensor:
+        return extractor(to_unit(textures.images(split, domain)))[0]
+
+    def fid(a: torch.Tensor, b: torch.Tensor) -> float:
+        metric = FrechetInceptionDistance(feature=Precomputed(extractor.num_features))
+        metric.update(a, real=True)
+        metric.update(b, real=False)
+        return float(metric.compute())
+
+    across = fid(features("test", "A"), features("test", "B"))
+    within = max(fid(features("train", "A")[:64], features("test", "A")), fid(features("train", "B")[:64], features("test", "B")))
+    assert across > 20 * within, (across, within)
 
 
 @pytest.mark.slow

@@ -123,6 +123,10 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         images, labels = self.splits[split]
         return ImageTensorDataset(images, labels, self.binarize is Binarize.dynamic and split == "train")
 
+    def classifier_dataset(self, split: str) -> ImageTensorDataset:
+        """Images and the labels the classifier feature extractor learns: the class labels."""
+        return self.dataset(split)
+
     def _loader(self, split: str, shuffle: bool, drop_last: bool) -> DataLoader:
         return DataLoader(
             self.dataset(split),

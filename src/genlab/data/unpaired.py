@@ -21,7 +21,8 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # data order survives a mid-epoch resume
 
 from genlab.errors import ConfigError
-from genlab.images import from_uint8
+from genlab.data.base import ImageTensorDataset
+from genlab.images import from_uint8, to_uint8
 
 DOMAINS = ("A", "B")
 SPLITS = ("train", "test")
@@ -135,6 +136,9 @@ class UnpairedDataModule(pl.LightningDataModule):
     """Two domains A and B, each with a train and a test split. Validation uses the test split (the
     official datasets have no validation split). Subclasses fill `self.sources[(split, domain)]`."""
 
+    #: The domains, as the classes of the classifier feature extractor (see `classifier_dataset`).
+    num_classes = len(DOMAINS)
+
     def __init__(self, crop_size: int, channels: int, flip: bool = True, batch_size: int = 1, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
         self.crop_size, self.channels, self.flip = crop_size, channels, flip
@@ -166,6 +170,14 @@ class UnpairedDataModule(pl.LightningDataModule):
         if indices is None:
             indices = range(len(source) if n is None else min(n, len(source)))
         return torch.stack([from_uint8(crop(source.load(int(i)), self.crop_size, random=False)) for i in indices])
+
+    def classifier_dataset(self, split: str, max_per_domain: int = 2000) -> ImageTensorDataset:
+        """Centre-cropped images of both domains labelled by domain (A: 0, B: 1), at most
+        `max_per_domain` each: the classifier extractor learns to tell the domains apart, so its
+        features score how much a translation looks like its target domain ("domain-classifier FID")."""
+        images = [self.images(split, domain, min(max_per_domain, self.num_images(split, domain))) for domain in DOMAINS]
+        labels = torch.cat([torch.full((len(x),), label) for label, x in enumerate(images)])
+        return ImageTensorDataset(to_uint8(torch.cat(images)), labels)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)

@@ -1,4 +1,5 @@
-"""The domain-classifier extractor: a small CNN trained by genlab on the dataset's labelled train split.
+"""The domain-classifier extractor: a small CNN trained by genlab on the dataset's labelled train split
+(class labels; for two-domain CycleGAN data the domain of each image).
 
 Its penultimate activations give "classifier FID" (the domain-classifier FID of the MNIST
 literature, not comparable with Inception FID) and its logits the classifier Inception Score.
@@ -126,7 +127,7 @@ class ClassifierFeatures:
         if not num_classes:
             rank_zero_warn("metrics.features=classifier: the dataset has no labels; using the random-CNN fallback (see README)")
             return RandomCNNFeatures(self.width, self.num_features, self.seed).build(datamodule, dataset_key, cache_dir)
-        channels = datamodule.splits["train"][0].shape[1]
+        channels = datamodule.channels
         net = DigitCNN(channels, num_classes, self.width, self.num_features)
         path = self.cache_path(dataset_key, cache_dir) if cache_dir is not None else None
         saved = cache.load(path) if path is not None else None
@@ -144,8 +145,8 @@ class ClassifierFeatures:
     def train(self, channels: int, num_classes: int, datamodule: Any) -> dict[str, Any]:
         """Train a DigitCNN on the train split; return what the cache stores (weights, accuracy, sizes)."""
         start = time.perf_counter()
-        train_set = datamodule.dataset("train")  # serves [-1, 1] images (dynamically binarized if configured)
-        held_out = datamodule.dataset(self.heldout_split)
+        train_set = datamodule.classifier_dataset("train")  # serves [-1, 1] images (dynamically binarized if configured)
+        held_out = datamodule.classifier_dataset(self.heldout_split)
         held_images, held_labels = held_out.__getitems__(list(range(len(held_out))))
         # Private RNG streams: training the extractor must not shift the training run's randomness.
         with torch.random.fork_rng():
