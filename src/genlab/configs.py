@@ -41,6 +41,7 @@ class GANConfig:
     monitor: Optional[str] = None
     grad_clip: float = 0.0
     compile: bool = False
+    channels_last: bool = False
 
 
 @dataclass
@@ -88,6 +89,9 @@ class CycleGANConfig:
     n_epochs: int = 100
     n_epochs_decay: int = 100
     monitor: Optional[str] = None
+    grad_clip: float = 0.0
+    compile: bool = False
+    channels_last: bool = False
 
 
 # -- datasets ---------------------------------------------------------------------------------------

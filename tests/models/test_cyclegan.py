@@ -112,6 +112,40 @@ def test_training_steps_the_schedule_once_per_epoch(compose_cfg, unpaired_dir: P
     assert trainer.global_step == 2 * 5  # one G and one D step per batch
 
 
+class GeneratorGradNorm(pl.Callback):
+    """The generators' joint gradient norm as their optimizer used it (kept until the next zero_grad)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, model: CycleGAN, *args) -> None:
+        grads = [p.grad for p in [*model.G_A.parameters(), *model.G_B.parameters()] if p.grad is not None]
+        self.norms.append(torch.nn.utils.get_total_norm(grads).item())
+
+
+def test_compile_channels_last_and_grad_clip_act_on_all_four_networks(compose_cfg, unpaired_dir: Path, monkeypatch):
+    compiled = []
+
+    def compile_eagerly(fn, **kwargs):
+        # The eager backend traces with dynamo like the default one but skips code generation (slow on CPU).
+        compiled.append(type(fn.__self__).__name__)
+        return real_compile(fn, backend="eager")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "model.compile=true", "model.channels_last=true", "model.grad_clip=1e-3",
+                      "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.limit_val_batches=0", "~callbacks")  # fmt: skip
+    norms = GeneratorGradNorm()
+    trainer, model = fit(cfg, norms)
+    assert compiled == ["ResnetGenerator", "ResnetGenerator", "PatchDiscriminator", "PatchDiscriminator"]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+    assert norms.norms == pytest.approx([1e-3, 1e-3], rel=1e-3)  # unclipped: ~100 (tiny nets, cycle weight 10)
+    path = Path(cfg.paths.output_dir) / "last.ckpt"
+    trainer.save_checkpoint(path)
+    keys = list(torch.load(path, weights_only=True)["state_dict"])
+    assert "G_A.net.1.weight" in keys and not any("_orig_mod" in key for key in keys)
+
+
 # -- training on folders, sampling, resume ----------------------------------------------------------
 def test_trains_on_an_unpaired_folder_and_logs_losses_and_grids(compose_cfg, unpaired_dir: Path, tmp_path: Path):
     cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")

@@ -1,5 +1,5 @@
-"""GAN under mixed precision and torch.compile: gradient penalty under autocast, clipping after
-unscaling, compiled networks with checkpoint keys unchanged."""
+"""GAN under mixed precision, torch.compile and channels-last: gradient penalty under autocast,
+clipping after unscaling, compiled networks with checkpoint keys unchanged, NHWC weights."""
 
 from __future__ import annotations
 
@@ -82,6 +82,24 @@ def test_compile_compiles_the_networks_in_place_and_keeps_checkpoint_keys(compos
     keys = list(torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"])
     assert keys and not any("_orig_mod" in key for key in keys)
     assert "generator.net.0.weight" in keys and "discriminator.head.weight" in keys
+
+
+def test_channels_last_stores_nhwc_weights_and_trains_the_same_model():
+    def fit(channels_last: bool) -> GAN:
+        pl.seed_everything(0)
+        adam = partial(torch.optim.Adam, betas=(0.5, 0.999))
+        model = GAN(Generator(16, 16, 1, 8), Discriminator(16, 1, 8), adam, adam, ema_decay=0.9, channels_last=channels_last)
+        trainer = pl.Trainer(accelerator="cpu", max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0)  # fmt: skip
+        trainer.fit(model, datamodule=DigitsDataModule(batch_size=16))
+        return model
+
+    nhwc, nchw = fit(True), fit(False)
+    four_d = [p for p in nhwc.state_dict().values() if p.dim() == 4]
+    assert four_d and all(p.is_contiguous(memory_format=torch.channels_last) for p in four_d)  # EMA copy included
+    assert nhwc.state_dict().keys() == nchw.state_dict().keys()
+    for key, value in nhwc.state_dict().items():
+        torch.testing.assert_close(value, nchw.state_dict()[key], rtol=1e-3, atol=1e-4, msg=key)
 
 
 @pytest.mark.slow

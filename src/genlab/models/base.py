@@ -21,15 +21,44 @@ class GenerativeModule(pl.LightningModule):
     `monitor` names the validation metric that checkpoints and sweeps rank runs by (None: none yet).
     `genlab_config` is the resolved model/dataset config, saved in every checkpoint so that a
     checkpoint alone rebuilds the model (see genlab.checkpoint).
+
+    Options for the networks named in `ddp_modules` (GAN, CycleGAN), applied when fitting starts:
+    `compile` compiles each in place (`nn.Module.compile`: no `_orig_mod.` in checkpoint keys), not
+    the LightningModule; `channels_last` stores 4-D weights in channels-last memory format (convolutions
+    then run NHWC); `grad_clip > 0` clips each optimizer's gradient norm after AMP unscaling
+    (Trainer's `gradient_clip_val` is unavailable in manual optimization).
     """
 
     #: The DataModule class whose batches this family consumes; genlab-train checks it at start-up.
     datamodule_type: type[pl.LightningDataModule] = pl.LightningDataModule
+    #: The networks that `compile` acts on and that `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
+    ddp_modules: tuple[str, ...] = ()
 
-    def __init__(self, monitor: str | None = None) -> None:
+    def __init__(
+        self,
+        monitor: str | None = None,
+        grad_clip: float = 0.0,
+        compile: bool = False,  # noqa: A002 - the config key's name
+        channels_last: bool = False,
+    ) -> None:
         super().__init__()
         self.monitor = monitor
+        self.grad_clip, self.compile_nets, self.channels_last = grad_clip, compile, channels_last
         self.genlab_config: dict[str, Any] | None = None
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)  # every 4-D parameter and buffer, EMA copies too
+        if self.compile_nets:
+            for name in self.ddp_modules:
+                self.get_submodule(name).compile()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after unscaling 16-mixed gradients, right before the step.
+        if self.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n new images, float NCHW in [-1, 1]."""

@@ -99,7 +99,8 @@ class CycleGAN(GenerativeModule):
     `generator` and `discriminator` build one net each per call (Hydra `_partial_` configs), so both
     directions get the same architecture and independent weights. `gan_loss` scores discriminator
     outputs against real/fake targets (LSGAN by default). The identity loss weight is relative:
-    `lambda_identity * lambda_B * |G_A(b) - b|`.
+    `lambda_identity * lambda_B * |G_A(b) - b|`. `grad_clip`, `compile` and `channels_last`: see
+    GenerativeModule (they act on all four networks).
     """
 
     loss_names = ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
@@ -107,7 +108,6 @@ class CycleGAN(GenerativeModule):
     visual_names_B = ["real_B", "fake_A", "rec_B", "idt_A"]
     model_names = ["G_A", "G_B", "D_A", "D_B"]
     visuals_nrow = 4
-    #: The networks `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
     ddp_modules = ("G_A", "G_B", "D_A", "D_B")
     datamodule_type = UnpairedDataModule  # batches are (images_A, images_B)
 
@@ -126,8 +126,11 @@ class CycleGAN(GenerativeModule):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         monitor: str | None = None,
+        grad_clip: float = 0.0,
+        compile: bool = False,  # noqa: A002 - the config key's name
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(monitor=monitor)
+        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         if pool_size < 0 or n_epochs < 0 or n_epochs_decay < 0:
             raise ConfigError(f"model.pool_size={pool_size}, n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}: none may be negative")
         self.automatic_optimization = False
@@ -235,6 +238,7 @@ class CycleGAN(GenerativeModule):
         crop, factor = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.G_A, "factor", 1)
         if crop is not None and crop % factor:
             raise ConfigError(f"dataset.crop_size={crop}: the ResNet generators take sizes divisible by {factor} (2 ** model.generator.n_downsampling)")
+        super().setup(stage)
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
         # Order matters: optimizer and scheduler states are restored by position on resume.

@@ -24,12 +24,9 @@ class GAN(GenerativeModule):
     D step sees fresh real data (the WGAN-GP recipe). Batches are `(images, labels)`; labels are used
     only when the nets are conditional.
 
-    `grad_clip > 0` clips each optimizer's gradient norm after AMP unscaling (Trainer's
-    `gradient_clip_val` is unavailable in manual optimization). `compile=True` compiles G and D in
-    place (`nn.Module.compile`: no `_orig_mod.` in checkpoint keys), not the LightningModule.
+    `grad_clip`, `compile` and `channels_last`: see GenerativeModule.
     """
 
-    #: The networks `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
     ddp_modules = ("generator", "discriminator")
 
     def __init__(
@@ -46,8 +43,9 @@ class GAN(GenerativeModule):
         monitor: str | None = None,
         grad_clip: float = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(monitor=monitor)
+        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -58,7 +56,6 @@ class GAN(GenerativeModule):
         self.n_critic = n_critic
         self.generator_ema = EMA(generator, ema_decay) if ema_decay > 0 else None
         self.num_classes = getattr(generator, "num_classes", 0)
-        self.grad_clip, self.compile_nets = grad_clip, compile
 
     # -- sampling -------------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -84,14 +81,7 @@ class GAN(GenerativeModule):
     # -- training -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         enable_unused_parameter_detection(self.trainer)
-        if self.compile_nets and stage == "fit":
-            for name in self.ddp_modules:
-                self.get_submodule(name).compile()
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning calls this after unscaling 16-mixed gradients, right before the step.
-        if self.grad_clip > 0:
-            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        super().setup(stage)
 
     def loss_scale(self) -> float:
         """The AMP gradient scaler's current scale (16-mixed), else 1."""
