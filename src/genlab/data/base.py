@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from abc import abstractmethod
+from collections.abc import Sized
 
 import pytorch_lightning as pl
 import torch
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 # Saves its sampler position and shuffling state in checkpoints, so a mid-epoch resume continues the
 # epoch's data order instead of replaying its start (a drop-in torch DataLoader otherwise).
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 from genlab.data.device import DeviceBatches, ShardedBatchSampler
 from genlab.images import from_uint8
@@ -69,6 +71,31 @@ class ImageTensorDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         images, labels = self.__getitems__([index])
         return images[0], labels[0]
+
+
+def run_seed(default: int) -> int:
+    """The run's seed (Lightning's seed_everything exports it to every rank), else `default`."""
+    return int(os.environ.get("PL_GLOBAL_SEED", default))
+
+
+def loader_generator(default_seed: int) -> torch.Generator:
+    """A DataLoader's own RNG, seeded from the run's seed, for its workers' base seed: creating an
+    iterator then never draws from the global RNG, whose state the training steps own (and which
+    RNGStateCallback restores on resume)."""
+    return torch.Generator().manual_seed(run_seed(default_seed))
+
+
+def epoch_sampler(dataset: Sized, seed: int, trainer: pl.Trainer | None) -> StatefulDistributedSampler:
+    """The training sampler: epoch e's order is `randperm` drawn from `seed + e` alone, this rank's
+    shard of it under DDP (DistributedSampler's rule, so Lightning leaves the sampler alone).
+
+    Lightning calls `set_epoch` before every epoch's first batch and the order is drawn lazily at
+    that batch, so a run resumed at an epoch's end (Lightning keeps no loader state there) draws the
+    same order as the uninterrupted run instead of replaying epoch 0's; mid-epoch, the sampler's
+    position travels in the StatefulDataLoader's state.
+    """
+    rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+    return StatefulDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
 
 
 class InMemoryImageDataModule(pl.LightningDataModule):
@@ -128,14 +155,16 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         return self.dataset(split)
 
     def _loader(self, split: str, shuffle: bool, drop_last: bool) -> DataLoader:
+        dataset = self.dataset(split)
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=epoch_sampler(dataset, run_seed(self.seed), self.trainer) if shuffle else None,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=_batch_collate,
+            generator=loader_generator(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
@@ -156,7 +185,7 @@ class InMemoryImageDataModule(pl.LightningDataModule):
             # overfit_batches: the same few batches every epoch (Lightning does this for DataLoaders).
             shuffle=not (trainer is not None and trainer.overfit_batches > 0),
             # Lightning seeds its DistributedSampler the same way: every rank agrees on the order.
-            seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)),
+            seed=run_seed(self.seed),
         )  # fmt: skip
         return DeviceBatches(source, sampler)
 

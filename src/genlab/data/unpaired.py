@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # data order survives a mid-epoch resume
 
 from genlab.errors import ConfigError
-from genlab.data.base import ImageTensorDataset
+from genlab.data.base import ImageTensorDataset, epoch_sampler, loader_generator, run_seed
 from genlab.images import from_uint8, to_uint8
 
 DOMAINS = ("A", "B")
@@ -184,11 +184,12 @@ class UnpairedDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=epoch_sampler(dataset, run_seed(self.seed), self.trainer) if shuffle else None,
             # InstanceNorm copes with any batch size, but equal batches keep the pools' turnover steady.
             drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            generator=loader_generator(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:
