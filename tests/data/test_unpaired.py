@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from genlab.data import TexturesDataModule, UnpairedFolderDataModule
-from genlab.data.unpaired import read_images
+from genlab.data.unpaired import UnpairedDataset, read_images
 from genlab.errors import ConfigError
 from tests.conftest import write_unpaired_fixture
 
@@ -27,6 +27,35 @@ def test_folder_batches_are_pairs_of_random_crops(unpaired_dir: Path):
     first = next(iter(dm.val_dataloader()))[0]
     assert torch.equal(first, next(iter(dm.val_dataloader()))[0])
     assert torch.equal(dm.images("test", "A", 2), first[:2])
+
+
+def test_ranks_draw_their_own_pairings_crops_and_flips_and_leave_the_global_rng_alone(unpaired_dir: Path):
+    """Under DDP every rank has the same global RNG state (it keeps GAN noise in lockstep); the
+    training pairs must still differ between ranks, and be reproducible per rank."""
+    dm = UnpairedFolderDataModule(str(unpaired_dir), load_size=64, crop_size=16, channels=3)
+    source_a, source_b = dm.source("train", "A"), dm.source("train", "B")
+
+    def items(rank: int) -> list[torch.Tensor]:
+        dataset = UnpairedDataset(source_a, source_b, crop_size=16, train=True, seed=0, rank=rank)
+        return [torch.cat(dataset[i]) for i in range(6)]
+
+    state = torch.get_rng_state()
+    rank0, rank1 = items(0), items(1)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(x, y) for x, y in zip(rank0, items(0)))
+    assert not any(torch.equal(x, y) for x, y in zip(rank0, rank1))
+
+
+def test_loader_workers_draw_different_crops(tmp_path: Path):
+    """Two copies of one image: whatever each worker loads, only its own random stream tells them apart."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (tmp_path / folder).mkdir()
+        for name in ("a.png", "b.png"):
+            image.save(tmp_path / folder / name)
+    dm = UnpairedFolderDataModule(str(tmp_path), load_size=64, crop_size=16, channels=3, batch_size=1, num_workers=2)
+    (a0, b0), (a1, b1) = list(dm.train_dataloader())  # batch i comes from worker i
+    assert not torch.equal(a0, a1) and not torch.equal(b0, b1)
 
 
 def test_grayscale_folders_and_resize_only(unpaired_dir: Path):

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # data order survives a mid-epoch resume
 
 from genlab.errors import ConfigError
@@ -96,14 +96,14 @@ class TensorSource:
 
 
 # -- crops and flips ---------------------------------------------------------------------------------
-def crop(image: Tensor, size: int, random: bool) -> Tensor:
-    """A `size` x `size` crop of a C x H x W image: uniformly placed, or centred."""
+def crop(image: Tensor, size: int, random: bool, generator: torch.Generator | None = None) -> Tensor:
+    """A `size` x `size` crop of a C x H x W image: uniformly placed (drawn from `generator`), or centred."""
     h, w = image.shape[-2:]
     if h < size or w < size:
         raise ValueError(f"image of {h}x{w} px is smaller than the crop size {size}")
     if random:
-        top = int(torch.randint(h - size + 1, ()))
-        left = int(torch.randint(w - size + 1, ()))
+        top = int(torch.randint(h - size + 1, (), generator=generator))
+        left = int(torch.randint(w - size + 1, (), generator=generator))
     else:
         top, left = (h - size) // 2, (w - size) // 2
     return image[..., top : top + size, left : left + size]
@@ -111,23 +111,42 @@ def crop(image: Tensor, size: int, random: bool) -> Tensor:
 
 class UnpairedDataset(Dataset):
     """Item i: (A[i mod |A|], B[j]) with j random when training (unaligned, as the official loader)
-    and i mod |B| otherwise. Training also crops at random and flips with probability 1/2."""
+    and i mod |B| otherwise. Training also crops at random and flips with probability 1/2.
 
-    def __init__(self, source_a: ImageSource, source_b: ImageSource, crop_size: int, train: bool, flip: bool = True) -> None:
+    The random draws come from the dataset's own generator, seeded from `seed` and `rank` (and, in a
+    loader worker, the worker's seed): data-parallel ranks draw different B images, crops and flips
+    (they share the global RNG's state, which keeps their noise in lockstep), and loading never
+    draws from the global RNG.
+    """
+
+    def __init__(self, source_a: ImageSource, source_b: ImageSource, crop_size: int, train: bool, flip: bool = True, seed: int = 0, rank: int = 0) -> None:
         self.source_a, self.source_b = source_a, source_b
         self.crop_size, self.train, self.flip = crop_size, train, flip
+        self.seed, self.rank = seed, rank
+        self._generator: torch.Generator | None = None
+        self._worker: int | None = None
 
     def __len__(self) -> int:
         return max(len(self.source_a), len(self.source_b))
 
+    def generator(self) -> torch.Generator:
+        """This process's generator: made on first use, and anew in each loader worker."""
+        worker = get_worker_info()
+        worker_id = worker.id if worker is not None else None
+        if self._generator is None or worker_id != self._worker:
+            base = worker.seed if worker is not None else self.seed  # worker seeds: base seed + worker id
+            self._generator = torch.Generator().manual_seed((base * 1_000_003 + self.rank) % 2**63)
+            self._worker = worker_id
+        return self._generator
+
     def transform(self, image: Tensor) -> Tensor:
-        image = crop(image, self.crop_size, random=self.train)
-        if self.train and self.flip and bool(torch.rand(()) < 0.5):
+        image = crop(image, self.crop_size, random=self.train, generator=self.generator())
+        if self.train and self.flip and bool(torch.rand((), generator=self.generator()) < 0.5):
             image = image.flip(-1)
         return from_uint8(image)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        j = int(torch.randint(len(self.source_b), ())) if self.train else index % len(self.source_b)
+        j = int(torch.randint(len(self.source_b), (), generator=self.generator())) if self.train else index % len(self.source_b)
         return self.transform(self.source_a.load(index % len(self.source_a))), self.transform(self.source_b.load(j))
 
 
@@ -150,8 +169,9 @@ class UnpairedDataModule(pl.LightningDataModule):
         return self.sources[("test" if split == "val" else split, domain)]
 
     def dataset(self, split: str) -> UnpairedDataset:
-        train = split == "train"
-        return UnpairedDataset(self.source(split, "A"), self.source(split, "B"), self.crop_size, train=train, flip=self.flip)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return UnpairedDataset(self.source(split, "A"), self.source(split, "B"), self.crop_size, train=split == "train",
+                               flip=self.flip, seed=run_seed(self.seed), rank=rank)  # fmt: skip
 
     @property
     def splits(self) -> tuple[str, ...]:
