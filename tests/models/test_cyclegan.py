@@ -234,6 +234,10 @@ def test_sample_and_eval_from_a_checkpoint(compose_cfg, cli, unpaired_dir: Path,
     results = evaluate(eval_cfg)
     assert {"test/fid_a2b", "test/fid_b2a", "test/cycle_l1"} <= set(results)
     assert 0 < results["test/cycle_l1"]["value"] < 2
+    # Scored by the classifier extractor trained on the two domains, at the crop size.
+    protocol = results["test/fid_a2b"]["protocol"]
+    assert protocol["extractor"] == "classifier" and "image_size=32 px" in protocol["resizing"], protocol
+    assert protocol["extractor_key"].startswith("classifier-unpairedfolder-32px-"), protocol
 
 
 def test_metric_streams_compare_translations_with_the_other_domain(compose_cfg, unpaired_dir: Path):

@@ -164,6 +164,11 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.sources: dict[tuple[str, str], ImageSource] = {}
 
+    @property
+    def image_size(self) -> int:
+        """The side of the images the model sees (the crop), as InMemoryImageDataModule names it."""
+        return self.crop_size
+
     def source(self, split: str, domain: str) -> ImageSource:
         """The images of one split ("val" is the test split) and domain."""
         return self.sources[("test" if split == "val" else split, domain)]

@@ -30,7 +30,8 @@ def dataset_key(dataset_config: dict[str, Any]) -> str:
     if cfg.get("data_dir"):
         cfg["data_dir"] = str(Path(cfg["data_dir"]).expanduser().resolve())
     name = str(cfg.get("_target_", "dataset")).rsplit(".", 1)[-1].lower().removesuffix("datamodule") or "dataset"
-    return f"{name}-{cfg.get('image_size', 'native')}px-{config_hash(cfg)}"
+    size = cfg.get("image_size", cfg.get("crop_size", "native"))  # unpaired data: the crop is what models see
+    return f"{name}-{size}px-{config_hash(cfg)}"
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> Path:
