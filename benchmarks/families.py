@@ -38,9 +38,9 @@ FAMILIES: dict[str, list[str]] = {
 }
 
 
-def build(family: str, batch_size: int | None) -> tuple[Any, Any]:
+def build(family: str, batch_size: int | None, *extra: str) -> tuple[Any, Any]:
     GlobalHydra.instance().clear()
-    overrides = FAMILIES[family] + ([f"dataset.batch_size={batch_size}"] if batch_size and family != "cyclegan" else [])
+    overrides = FAMILIES[family] + ([f"dataset.batch_size={batch_size}"] if batch_size and family != "cyclegan" else []) + list(extra)
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     torch.manual_seed(0)
@@ -168,8 +168,8 @@ class Timer(pl.Callback):
             trainer.should_stop = True
 
 
-def genlab_loop(family: str, steps: int, batch_size: int | None, device_resident: bool, tmpdir: str) -> float:
-    model, dm = build(family, batch_size)
+def genlab_loop(family: str, steps: int, batch_size: int | None, device_resident: bool, tmpdir: str, *extra: str) -> float:
+    model, dm = build(family, batch_size, *extra)
     if hasattr(dm, "device_resident"):
         dm.device_resident = device_resident
     timer = Timer(steps)
@@ -197,6 +197,9 @@ def main() -> None:
                 rows.setdefault((family, "genlab, DataLoader"), []).append(genlab_loop(family, args.steps, args.batch_size, False, tmp))
                 if family != "cyclegan":
                     rows.setdefault((family, "genlab, device-resident"), []).append(genlab_loop(family, args.steps, args.batch_size, True, tmp))
+                if family in ("gan", "cyclegan"):  # the families with a `model.channels_last` switch
+                    rows.setdefault((family, "genlab, DataLoader, model.channels_last=true"), []).append(
+                        genlab_loop(family, args.steps, args.batch_size, False, tmp, "model.channels_last=true"))
     print(f"{args.steps} steps after 1 warm-up, best of {args.repeats}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| family | loop | images/s (best) | all runs | ratio to plain |\n|---|---|---|---|---|")
     for (family, name), values in rows.items():
