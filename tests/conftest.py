@@ -32,6 +32,23 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def eager_compile(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """torch.compile with the eager backend (dynamo traces as with the default one, but no code
+    generation: slow on CPU). Returns the class names of the modules compiled, in order."""
+    import torch
+
+    compiled: list[str] = []
+    real_compile = torch.compile
+
+    def compile_eagerly(fn, **kwargs):
+        compiled.append(type(fn.__self__).__name__)
+        return real_compile(fn, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    return compiled
+
+
+@pytest.fixture
 def one_thread() -> Iterator[None]:
     """Small convolutions on a shared 2-core machine run far faster on one thread than on two contended ones."""
     import torch

@@ -123,21 +123,12 @@ class GeneratorGradNorm(pl.Callback):
         self.norms.append(torch.nn.utils.get_total_norm(grads).item())
 
 
-def test_compile_channels_last_and_grad_clip_act_on_all_four_networks(compose_cfg, unpaired_dir: Path, monkeypatch):
-    compiled = []
-
-    def compile_eagerly(fn, **kwargs):
-        # The eager backend traces with dynamo like the default one but skips code generation (slow on CPU).
-        compiled.append(type(fn.__self__).__name__)
-        return real_compile(fn, backend="eager")
-
-    real_compile = torch.compile
-    monkeypatch.setattr(torch, "compile", compile_eagerly)
+def test_compile_channels_last_and_grad_clip_act_on_all_four_networks(compose_cfg, unpaired_dir: Path, eager_compile: list[str]):
     cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "model.compile=true", "model.channels_last=true", "model.grad_clip=1e-3",
                       "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.limit_val_batches=0", "~callbacks")  # fmt: skip
     norms = GeneratorGradNorm()
     trainer, model = fit(cfg, norms)
-    assert compiled == ["ResnetGenerator", "ResnetGenerator", "PatchDiscriminator", "PatchDiscriminator"]
+    assert eager_compile == ["ResnetGenerator", "ResnetGenerator", "PatchDiscriminator", "PatchDiscriminator"]
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
     assert norms.norms == pytest.approx([1e-3, 1e-3], rel=1e-3)  # unclipped: ~100 (tiny nets, cycle weight 10)
     path = Path(cfg.paths.output_dir) / "last.ckpt"
@@ -173,6 +164,9 @@ def test_visuals_show_real_fake_reconstruction_and_identity_per_direction(compos
     assert torch.allclose(quads[:, 1], model.translate(a, "AtoB"))
     assert torch.allclose(quads[:, 2], model.translate(model.translate(a, "AtoB"), "BtoA"))
     assert torch.allclose(quads[:, 3], model.translate(a, "BtoA"))  # G_B should leave A images alone
+    # Without the identity loss the grid keeps its four columns (the identity images are still shown).
+    model.lambda_identity = 0.0
+    assert torch.equal(model.visuals((a, b))["AtoB"].view(16, 4, 3, 32, 32)[:, 3], quads[:, 3])
 
 
 def test_resume_restores_pools_schedulers_and_step_counts(compose_cfg, unpaired_dir: Path, tmp_path: Path):

@@ -321,9 +321,10 @@ class CycleGAN(GenerativeModule):
         n = min(len(real_A), len(real_B), 16)
         with evaluating(self):
             _, images = self.generator_losses(real_A[:n], real_B[:n])
+            if "idt_A" not in images:  # no identity loss: still shown, so every row has `visuals_nrow` images
+                images["idt_A"], images["idt_B"] = self.G_A(real_B[:n]), self.G_B(real_A[:n])
         out = {}
         for name, keys in (("AtoB", self.visual_names_A), ("BtoA", self.visual_names_B)):
-            keys = [k for k in keys if k in images]
             out[name] = torch.stack([images[k] for k in keys], 1).flatten(0, 1)
         return out
 
