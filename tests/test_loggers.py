@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
@@ -27,3 +29,15 @@ def test_sweep_jobs_are_grouped_by_their_sweep_and_named_after_the_job(compose_c
     assert init["group"] == "outputs/sweeps/gan_digits" and init["name"] == "gan_digits/3: model.lr_g=1e-4"
     info = run_info()
     assert info["overrides"] == ["model.lr_g=1e-4"] and info["job_num"] == 3 and info["git_commit"]
+
+
+def test_lightnings_product_tips_are_dropped_and_its_other_messages_kept(caplog):
+    from pytorch_lightning.utilities import rank_zero_info
+
+    from genlab.loggers import quiet_lightning_tips
+
+    quiet_lightning_tips()
+    with caplog.at_level(logging.INFO):
+        rank_zero_info("💡 Tip: For seamless cloud logging, try installing litlogger")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]

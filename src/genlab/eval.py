@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from genlab.checkpoint import TRUSTED_TARGETS, check_targets, load_model, read_checkpoint
 from genlab.configs import config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
+from genlab.loggers import quiet_lightning_tips
 from genlab.metrics import SampleMetrics, dataset_key
 from genlab.metrics.extractors import check_spec
 
@@ -75,6 +76,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 
 def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.ckpt_path`; returns {key: {name, value, protocol}} and writes metrics.json."""
+    quiet_lightning_tips()
     if cfg.metrics.num_samples < 2:
         raise ConfigError(f"metrics.num_samples={cfg.metrics.num_samples}: must be >= 2")
     ckpt = read_checkpoint(cfg.ckpt_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import subprocess
@@ -17,6 +18,21 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
 from genlab.images import to_uint8
+
+
+class _NoProductTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: try installing litlogger / litmodels" lines, printed on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_lightning_tips() -> None:
+    """Keep genlab's output to what the run does (Lightning logs its rank-zero messages under either name)."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoProductTips) for f in logger.filters):
+            logger.addFilter(_NoProductTips())
 
 
 def wandb_credentials_present() -> bool:

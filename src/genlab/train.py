@@ -20,7 +20,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from genlab.callbacks import AtomicCheckpointIO, NonFiniteLossError
 from genlab.configs import config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
-from genlab.loggers import run_info
+from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
 from genlab.sweeps import in_multirun, sweep_job, write_result
 
@@ -90,6 +90,7 @@ def resolve_resume(cfg: DictConfig) -> str | None:
 
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured model; return the value of `cfg.optimized_metric` (None if unset)."""
+    quiet_lightning_tips()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_resume(cfg)
