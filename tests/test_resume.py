@@ -81,23 +81,31 @@ def test_ckpt_path_auto_resumes_when_the_run_dir_has_a_last_ckpt_and_starts_afre
 
 
 @pytest.mark.slow
-def test_a_two_process_ddp_run_resumes_to_the_same_weights_as_an_uninterrupted_one(cli, tmp_path):
-    """trainer=ddp_cpu (SeparateDDPStrategy, 2 gloo processes): stop after epoch 1, resume with
-    ckpt_path=last to epoch 2; weights, EMA and optimizer states equal the uninterrupted run's."""
+def test_two_process_ddp_runs_resume_to_the_same_weights_as_an_uninterrupted_one(cli, tmp_path):
+    """trainer=ddp_cpu (SeparateDDPStrategy, 2 gloo processes), resumed with ckpt_path=last after
+    (a) a clean stop at the end of epoch 1 and (b) SIGKILL of both ranks mid-epoch 2: weights, EMA and
+    optimizer states equal the uninterrupted run's."""
     ddp = ["trainer=ddp_cpu", "dataset.batch_size=16", "logger=csv", "trainer.enable_progress_bar=false"]
     reference = cli("train", *RUN, *ddp, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
     assert reference.returncode == 0, reference.stderr[-3000:]
-    run = tmp_path / "run"
-    first = cli("train", *RUN, *ddp, "trainer.max_epochs=1", f"hydra.run.dir={run}", env=ENV)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert final_state(run)["global_step"] == 2 * 6
-    resumed = cli("train", *RUN, *ddp, "ckpt_path=last", f"hydra.run.dir={run}", env=ENV)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = final_state(tmp_path / "reference")
+    assert expected["global_step"] == 2 * 12
 
-    expected, got = final_state(tmp_path / "reference"), final_state(run)
-    assert expected["global_step"] == got["global_step"] == 2 * 12
-    for key, value in expected["state_dict"].items():
-        assert torch.equal(value, got["state_dict"][key]), key
-    for opt_expected, opt_got in zip(expected["optimizer_states"], got["optimizer_states"]):
-        for param, state in opt_expected["state"].items():
-            assert all(torch.equal(v, opt_got["state"][param][k]) for k, v in state.items())
+    stopped, killed = tmp_path / "stopped", tmp_path / "killed"
+    first = cli("train", *RUN, *ddp, "trainer.max_epochs=1", f"hydra.run.dir={stopped}", env=ENV)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert final_state(stopped)["global_step"] == 2 * 6
+    crash = cli("train", *RUN, *ddp, *KILL, f"hydra.run.dir={killed}", env=ENV)  # every rank kills itself at batch 4
+    assert crash.returncode == -signal.SIGKILL
+    assert final_state(killed)["global_step"] == 2 * (6 + 4)
+
+    for run in (stopped, killed):
+        resumed = cli("train", *RUN, *ddp, "ckpt_path=last", f"hydra.run.dir={run}", env=ENV)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        got = final_state(run)
+        assert got["global_step"] == expected["global_step"]
+        for key, value in expected["state_dict"].items():
+            assert torch.equal(value, got["state_dict"][key]), (run.name, key)
+        for opt_expected, opt_got in zip(expected["optimizer_states"], got["optimizer_states"]):
+            for param, state in opt_expected["state"].items():
+                assert all(torch.equal(v, opt_got["state"][param][k]) for k, v in state.items()), run.name
