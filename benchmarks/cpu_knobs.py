@@ -55,15 +55,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    variants = {"default (contiguous, foreach Adam)": (False, False), "channels-last": (True, False),
-                "fused Adam": (False, True), "channels-last + fused Adam": (True, True)}  # fmt: skip
+    variants = {
+        "default (contiguous, foreach Adam)": (False, False),
+        "channels-last": (True, False),
+        "fused Adam": (False, True),
+        "channels-last + fused Adam": (True, True),
+    }
     results: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, (cl, fused) in variants.items():
             results[name].append(images_per_second(args.image_size, args.batch_size, args.steps, cl, fused))
     base = max(results["default (contiguous, foreach Adam)"])
-    print(f"DCGAN {args.image_size}px, batch {args.batch_size}, {args.steps} G+D steps, best of {args.repeats}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    print(
+        f"DCGAN {args.image_size}px, batch {args.batch_size}, {args.steps} G+D steps, best of {args.repeats}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print("| variant | images/s (best) | all runs | ratio |\n|---|---|---|---|")
     for name, values in results.items():
         print(f"| {name} | {max(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} | {max(values) / base:.3f} |")

@@ -55,12 +55,22 @@ def run(variant: list[str], global_batch: int, batches: int, out: Path, cores: i
     result = out / "ips.json"
     result.unlink(missing_ok=True)
     args = [
-        *variant, f"dataset.batch_size={global_batch // devices}", "dataset.image_size=32",
-        f"trainer.limit_train_batches={batches}", "trainer.max_epochs=1", "trainer.limit_val_batches=0",
-        "trainer.num_sanity_val_steps=0", "logger=[]", "callbacks.sample_metrics=null", "callbacks.sample_grid=null", "model.monitor=null",
-        "trainer.enable_progress_bar=false", "+callbacks.ips._target_=ddp_cpu.ImagesPerSecond",
-        f"+callbacks.ips.path={result}", f"hydra.run.dir={out / 'run'}",
-    ]  # fmt: skip
+        *variant,
+        f"dataset.batch_size={global_batch // devices}",
+        "dataset.image_size=32",
+        f"trainer.limit_train_batches={batches}",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0",
+        "logger=[]",
+        "callbacks.sample_metrics=null",
+        "callbacks.sample_grid=null",
+        "model.monitor=null",
+        "trainer.enable_progress_bar=false",
+        "+callbacks.ips._target_=ddp_cpu.ImagesPerSecond",
+        f"+callbacks.ips.path={result}",
+        f"hydra.run.dir={out / 'run'}",
+    ]
     # The ranks re-run this command line: PYTHONPATH makes this module importable in each of them.
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run([sys.executable, "-m", "genlab.train", *args], env=env, capture_output=True, text=True)
@@ -81,8 +91,10 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, variant in VARIANTS.items():
                 results[name].append(run(variant, args.global_batch, args.batches, Path(tmp), args.cores))
-    print(f"DCGAN 32 px digits, global batch {args.global_batch}, {args.batches - WARMUP} timed batches, "
-          f"{args.cores} torch threads per run (split among its processes), best of {args.repeats}")  # fmt: skip
+    print(
+        f"DCGAN 32 px digits, global batch {args.global_batch}, {args.batches - WARMUP} timed batches, "
+        f"{args.cores} torch threads per run (split among its processes), best of {args.repeats}"
+    )
     base = max(results["1 process, batch B"])
     print("| variant | images/s (best) | all runs | ratio to 1 process |\n|---|---|---|---|")
     for name, values in results.items():

@@ -33,8 +33,14 @@ FAMILIES: dict[str, list[str]] = {
     "gan": ["model=gan", "dataset.image_size=32"],
     "vae": ["model=vae", "dataset.image_size=32"],
     "rnn": ["model=rnn", "dataset.image_size=16", "model.levels=256"],
-    "cyclegan": ["model=cyclegan", "dataset=textures", "model.generator.width=16", "model.generator.n_blocks=3",
-                 "model.discriminator.width=16", "dataset.batch_size=4"],  # fmt: skip
+    "cyclegan": [
+        "model=cyclegan",
+        "dataset=textures",
+        "model.generator.width=16",
+        "model.generator.n_blocks=3",
+        "model.discriminator.width=16",
+        "dataset.batch_size=4",
+    ],
 }
 
 
@@ -120,8 +126,14 @@ def cyclegan_step(model) -> Callable:
         for p in (*D_A.parameters(), *D_B.parameters()):
             p.requires_grad_(False)
         fake_b, fake_a = G_A(a), G_B(b)
-        loss_g = (crit(D_A(fake_b), True) + crit(D_B(fake_a), True) + F.l1_loss(G_B(fake_b), a) * lam_a
-                  + F.l1_loss(G_A(fake_a), b) * lam_b + F.l1_loss(G_A(b), b) * lam_b * lam_i + F.l1_loss(G_B(a), a) * lam_a * lam_i)  # fmt: skip
+        loss_g = (
+            crit(D_A(fake_b), True)
+            + crit(D_B(fake_a), True)
+            + F.l1_loss(G_B(fake_b), a) * lam_a
+            + F.l1_loss(G_A(fake_a), b) * lam_b
+            + F.l1_loss(G_A(b), b) * lam_b * lam_i
+            + F.l1_loss(G_B(a), a) * lam_a * lam_i
+        )
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -174,10 +186,18 @@ def genlab_loop(family: str, steps: int, batch_size: int | None, device_resident
         dm.device_resident = device_resident
     timer = Timer(steps)
     trainer = pl.Trainer(
-        max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0, enable_model_summary=False, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, callbacks=[timer], default_root_dir=tmpdir,
-        accelerator="cpu", devices=1,
-    )  # fmt: skip
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[timer],
+        default_root_dir=tmpdir,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, datamodule=dm)
     return timer.images / timer.seconds
 
@@ -199,7 +219,8 @@ def main() -> None:
                     rows.setdefault((family, "genlab, device-resident"), []).append(genlab_loop(family, args.steps, args.batch_size, True, tmp))
                 if family in ("gan", "cyclegan"):  # the families with a `model.channels_last` switch
                     rows.setdefault((family, "genlab, DataLoader, model.channels_last=true"), []).append(
-                        genlab_loop(family, args.steps, args.batch_size, False, tmp, "model.channels_last=true"))
+                        genlab_loop(family, args.steps, args.batch_size, False, tmp, "model.channels_last=true")
+                    )
     print(f"{args.steps} steps after 1 warm-up, best of {args.repeats}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| family | loop | images/s (best) | all runs | ratio to plain |\n|---|---|---|---|---|")
     for (family, name), values in rows.items():

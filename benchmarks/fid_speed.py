@@ -30,8 +30,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=dcgan_mnist", f"dataset.data_dir={args.data_dir}", "dataset.train_split=t10k",
-                                          f"paths.cache_dir={args.cache_dir}", "hydra.run.dir=."])  # fmt: skip
+        cfg = compose(
+            "train",
+            overrides=[
+                "experiment=dcgan_mnist",
+                f"dataset.data_dir={args.data_dir}",
+                "dataset.train_split=t10k",
+                f"paths.cache_dir={args.cache_dir}",
+                "hydra.run.dir=.",
+            ],
+        )
     dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
     datamodule, model = instantiate(cfg.dataset), instantiate(cfg.model).eval()
     key = dataset_key(dataset_cfg)
@@ -42,8 +50,18 @@ def main() -> None:
         start = time.perf_counter()
         values, _ = metrics.evaluate(model, datamodule, "val")
         timings.append(round(time.perf_counter() - start, 2))
-    print(json.dumps({"num_samples": args.num_samples, "threads": torch.get_num_threads(), "cold_s": timings[0],
-                      "warm_s": timings[1:], "extractor": extractor.key, "fid_untrained": round(values["fid"], 2)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "num_samples": args.num_samples,
+                "threads": torch.get_num_threads(),
+                "cold_s": timings[0],
+                "warm_s": timings[1:],
+                "extractor": extractor.key,
+                "fid_untrained": round(values["fid"], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

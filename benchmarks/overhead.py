@@ -81,9 +81,16 @@ def genlab_loop(datamodule: pl.LightningDataModule, steps: int, full: bool, tmpd
     extra = {} if full else {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     trainer = pl.Trainer(
         max_steps=2 * steps,  # global_step counts both optimizers' steps (NOTES item 4)
-        max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0, enable_model_summary=False,
-        callbacks=[timer], default_root_dir=tmpdir, accelerator="cpu", devices=1, **extra,
-    )  # fmt: skip
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        callbacks=[timer],
+        default_root_dir=tmpdir,
+        accelerator="cpu",
+        devices=1,
+        **extra,
+    )
     trainer.fit(model, datamodule=datamodule)
     return steps * datamodule.batch_size / timer.seconds
 
@@ -110,9 +117,11 @@ def main() -> None:
             results["genlab (bare trainer)"].append(genlab_loop(dm, args.steps, full=False, tmpdir=tmp))
             results["genlab (default logging+ckpt)"].append(genlab_loop(dm, args.steps, full=True, tmpdir=tmp))
     base = max(results["plain PyTorch loop"])
-    print(f"{dm.__class__.__name__} {dm.image_size}px, batch {dm.batch_size}, {args.steps} G+D steps, best of {args.repeats}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
-    print(f"| loop | images/s (best) | all runs | ratio to plain |\n|---|---|---|---|")
+    print(
+        f"{dm.__class__.__name__} {dm.image_size}px, batch {dm.batch_size}, {args.steps} G+D steps, best of {args.repeats}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print("| loop | images/s (best) | all runs | ratio to plain |\n|---|---|---|---|")
     for name, values in results.items():
         print(f"| {name} | {max(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} | {max(values) / base:.3f} |")
 

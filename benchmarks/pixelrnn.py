@@ -49,9 +49,15 @@ def train_for(experiment: str, data_dir: Path, minutes: float, out: Path) -> tup
     model = instantiate(cfg.model)
     budget = time.strftime("00:%H:%M:%S", time.gmtime(minutes * 60))
     trainer = pl.Trainer(
-        accelerator="cpu", max_epochs=-1, max_time=budget, limit_val_batches=0, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
+        accelerator="cpu",
+        max_epochs=-1,
+        max_time=budget,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
     trained_s = time.perf_counter() - start
@@ -62,10 +68,15 @@ def train_for(experiment: str, data_dir: Path, minutes: float, out: Path) -> tup
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     summary = {
-        "experiment": experiment, "train_seconds": round(trained_s, 1), "optimizer_steps": steps,
-        "batch_size": cfg.dataset.batch_size, "images_seen": steps * cfg.dataset.batch_size, "val_nll_nats": round(metrics["val/nll"], 2), "val_bpd": round(metrics["val/bpd"], 4),
+        "experiment": experiment,
+        "train_seconds": round(trained_s, 1),
+        "optimizer_steps": steps,
+        "batch_size": cfg.dataset.batch_size,
+        "images_seen": steps * cfg.dataset.batch_size,
+        "val_nll_nats": round(metrics["val/nll"], 2),
+        "val_bpd": round(metrics["val/bpd"], 4),
         "weights": str(path),
-    }  # fmt: skip
+    }
     return model, datamodule, summary
 
 

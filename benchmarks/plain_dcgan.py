@@ -57,8 +57,16 @@ def main() -> None:
     torch.save(g.state_dict(), out / "generator.pt")
     with torch.no_grad():
         save_grid(g(torch.randn(64, 64, generator=torch.Generator().manual_seed(1234))), out / "grid.png")
-    dataset_cfg = {"_target_": "genlab.data.MNISTDataModule", "data_dir": args.data_dir, "train_split": "t10k", "val_size": 2000,
-                   "image_size": 28, "channels": 1, "binarize": "none", "seed": 0}  # fmt: skip
+    dataset_cfg = {
+        "_target_": "genlab.data.MNISTDataModule",
+        "data_dir": args.data_dir,
+        "train_split": "t10k",
+        "val_size": 2000,
+        "image_size": 28,
+        "channels": 1,
+        "binarize": "none",
+        "seed": 0,
+    }
     key = dataset_key(dataset_cfg)
     metrics = SampleMetrics(ClassifierFeatures().build(dm, key, args.cache_dir), key, cache_dir=args.cache_dir, num_samples=10000)
 

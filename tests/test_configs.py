@@ -18,8 +18,13 @@ LOGGERS = ["csv", "tensorboard", "wandb", "many"]
 @pytest.mark.parametrize("dataset", ["digits", "mnist"])
 @pytest.mark.parametrize("logger", LOGGERS)
 def test_every_model_dataset_logger_combination_composes_and_builds(compose_cfg, mnist_dir, model, dataset, logger):
-    cfg = compose_cfg(f"model={model}", f"dataset={dataset}", f"logger={logger}", f"paths.data_dir={mnist_dir.parent}",
-                      f"dataset.data_dir={mnist_dir}" if dataset == "mnist" else "dataset.batch_size=32")  # fmt: skip
+    cfg = compose_cfg(
+        f"model={model}",
+        f"dataset={dataset}",
+        f"logger={logger}",
+        f"paths.data_dir={mnist_dir.parent}",
+        f"dataset.data_dir={mnist_dir}" if dataset == "mnist" else "dataset.batch_size=32",
+    )
     datamodule = instantiate(cfg.dataset)
     assert isinstance(build_model(cfg), GenerativeModule)
     assert datamodule.image_size == cfg.dataset.image_size

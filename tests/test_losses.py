@@ -31,8 +31,12 @@ def test_known_values():
 
 
 def test_only_wgan_gp_carries_a_gradient_penalty_of_weight_10():
-    assert {n: l.gradient_penalty for n, l in ADVERSARIAL_LOSSES.items()} == {
-        "non_saturating": 0.0, "hinge": 0.0, "lsgan": 0.0, "wgan_gp": 10.0}  # fmt: skip
+    assert {n: loss.gradient_penalty for n, loss in ADVERSARIAL_LOSSES.items()} == {
+        "non_saturating": 0.0,
+        "hinge": 0.0,
+        "lsgan": 0.0,
+        "wgan_gp": 10.0,
+    }
     assert [m.value for m in LossName] == list(ADVERSARIAL_LOSSES)
 
 

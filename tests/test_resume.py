@@ -15,10 +15,15 @@ from tests.conftest import REPO
 
 # A GAN on digits: 6 batches per epoch, last.ckpt refreshed every 2 batches, no sample metrics.
 RUN = [
-    "model.monitor=null", "~callbacks.sample_metrics", "trainer.max_epochs=2", "trainer.limit_train_batches=6",
-    "trainer.limit_val_batches=1", "dataset.batch_size=32", "callbacks.model_checkpoint.last_every_n_batches=2",
+    "model.monitor=null",
+    "~callbacks.sample_metrics",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=6",
+    "trainer.limit_val_batches=1",
+    "dataset.batch_size=32",
+    "callbacks.model_checkpoint.last_every_n_batches=2",
     "trainer.log_every_n_steps=1",
-]  # fmt: skip
+]
 KILL = ["+callbacks.kill._target_=tests.faults.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=4"]
 ENV = {"PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "WANDB_API_KEY": ""}
 

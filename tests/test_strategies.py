@@ -18,8 +18,15 @@ from genlab.train import build_model
 
 SYNC = ["+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck"]
 # Short, quiet runs: no metrics, grids or monitor.
-BARE = ["debug=limit", "trainer.max_epochs=1", "logger=[]", "callbacks.sample_metrics=null", "callbacks.sample_grid=null",
-        "model.monitor=null", "trainer.enable_progress_bar=false"]  # fmt: skip
+BARE = [
+    "debug=limit",
+    "trainer.max_epochs=1",
+    "logger=[]",
+    "callbacks.sample_metrics=null",
+    "callbacks.sample_grid=null",
+    "model.monitor=null",
+    "trainer.enable_progress_bar=false",
+]
 # No batch statistics, and device-resident data so that global batches line up across runs.
 NORM_FREE = ["model.discriminator.norm=null", "+model.generator.norm=null", "dataset.device_resident=true"]
 
@@ -90,8 +97,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(cli, tmp_pat
     sgd = [f"model.optimizer_{n}._target_=torch.optim.SGD" for n in "gd"] + [f"~model.optimizer_{n}.betas" for n in "gd"]
     args = [*BARE, *NORM_FREE, *sgd, "model.lr_g=0.05", "model.lr_d=0.05", "trainer.limit_train_batches=2"]
     sync = tmp_path / "sync.json"
-    ddp = cli("train", *args, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", "dataset.batch_size=16",
-              f"hydra.run.dir={tmp_path / 'ddp'}")  # fmt: skip
+    ddp = cli("train", *args, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", "dataset.batch_size=16", f"hydra.run.dir={tmp_path / 'ddp'}")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one = cli("train", *args, "trainer=cpu", "dataset.batch_size=32", f"hydra.run.dir={tmp_path / 'one'}")
     assert one.returncode == 0, one.stderr[-3000:]
@@ -107,8 +113,9 @@ def test_two_processes_match_one_process_with_the_same_global_batch(cli, tmp_pat
 def test_batchnorm_discriminator_trains_under_separate_ddp(cli, tmp_path):
     """DCGAN's BatchNorm D runs two forwards (real, fake) before one backward: no in-place error."""
     sync = tmp_path / "sync.json"
-    result = cli("train", *BARE, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", "dataset.batch_size=16",
-                 f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    result = cli(
+        "train", *BARE, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", "dataset.batch_size=16", f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(sync.read_text())
     assert report["parameters"][0] == report["parameters"][1]
@@ -120,16 +127,21 @@ def test_batchnorm_discriminator_trains_under_separate_ddp(cli, tmp_path):
     "args",
     [
         ["model=wgan_gp", "trainer.limit_train_batches=10"],  # gradient penalty through the D wrapper
-        ["model=cyclegan", "dataset=textures", "model.generator.n_blocks=1", "model.generator.width=8",
-         "model.discriminator.width=8", "dataset.batch_size=2"],  # four networks
+        [
+            "model=cyclegan",
+            "dataset=textures",
+            "model.generator.n_blocks=1",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
+            "dataset.batch_size=2",
+        ],  # four networks
         ["trainer.strategy=ddp_find_unused_parameters_true"],  # Lightning's strategy stays available
     ],
     ids=["wgan_gp", "cyclegan", "find_unused"],
 )
 def test_more_models_keep_ranks_identical_under_ddp(cli, tmp_path, args):
     sync = tmp_path / "sync.json"
-    result = cli("train", *BARE, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", *args,
-                 f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    result = cli("train", *BARE, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(sync.read_text())
     assert report["parameters"][0] == report["parameters"][1]

@@ -93,8 +93,9 @@ def test_basic_sweep_runs_one_job_per_value_each_in_its_own_dir(cli, tmp_path):
 )
 def test_ddp_on_two_cpu_processes_keeps_every_weight_identical(cli, tmp_path, args):
     sync = tmp_path / "sync.json"
-    result = cli("train", *args, *QUICK, *run_dir(tmp_path),
-                 "+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck", f"+callbacks.sync.path={sync}")  # fmt: skip
+    result = cli(
+        "train", *args, *QUICK, *run_dir(tmp_path), "+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck", f"+callbacks.sync.path={sync}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(sync.read_text())
     assert report["world_size"] == 2

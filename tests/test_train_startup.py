@@ -11,7 +11,10 @@ from genlab.train import train
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=cyclegan", "dataset=digits"], r"model=cyclegan needs a dataset built on UnpairedDataModule \(Two domains A and B.*dataset=digits builds a DigitsDataModule"),
+        (
+            ["model=cyclegan", "dataset=digits"],
+            r"model=cyclegan needs a dataset built on UnpairedDataModule \(Two domains A and B.*dataset=digits builds a DigitsDataModule",
+        ),
         (["model=rnn", "model.levels=7"], r"model.levels=7 does not match the data"),
         (["model=cyclegan", "dataset=textures", "dataset.crop_size=30"], r"dataset.crop_size=30: the ResNet generators take sizes divisible by 4"),
         (["dataset.image_size=12"], r"image_size=12: DCGAN nets take"),

@@ -26,7 +26,9 @@ from genlab.metrics.extractors import check_spec
 LIKELIHOOD_LOOPS = {"test": "test", "val": "validate"}
 
 
-def build_datamodule(ckpt: dict[str, Any], overrides: Any, allowed: tuple[str, ...] = TRUSTED_TARGETS) -> tuple[pl.LightningDataModule, dict[str, Any]]:
+def build_datamodule(
+    ckpt: dict[str, Any], overrides: Any, allowed: tuple[str, ...] = TRUSTED_TARGETS
+) -> tuple[pl.LightningDataModule, dict[str, Any]]:
     """The checkpoint's dataset, with `overrides` (e.g. data_dir) applied; also returns its config."""
     dataset_cfg = {**ckpt["genlab"]["dataset"], **(OmegaConf.to_container(overrides, resolve=True) if overrides else {})}
     check_targets(dataset_cfg, allowed, where="dataset")
@@ -50,12 +52,24 @@ def likelihood_metrics(cfg: DictConfig, model: Any, datamodule: Any, loggers: li
     step = "test_step" if loop == "test" else "validation_step"
     if not cfg.likelihood or loop is None or getattr(type(model), step) is getattr(pl.LightningModule, step):
         return {}
-    trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=loggers or False, default_root_dir=cfg.paths.output_dir,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator=cfg.device,
+        devices=1,
+        logger=loggers or False,
+        default_root_dir=cfg.paths.output_dir,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     torch.manual_seed(cfg.metrics.seed)  # importance samples
     results = getattr(trainer, loop)(model, datamodule=datamodule, verbose=False)[0]
-    protocol = {"method": f"{type(model).__name__}.{step}", "split": cfg.split, "num_images": len(datamodule.dataset(cfg.split)),
-                "importance_samples": getattr(model, "nll_samples", None), "units": "nats per image; bpd = bits per dimension"}  # fmt: skip
+    protocol = {
+        "method": f"{type(model).__name__}.{step}",
+        "split": cfg.split,
+        "num_images": len(datamodule.dataset(cfg.split)),
+        "importance_samples": getattr(model, "nll_samples", None),
+        "units": "nats per image; bpd = bits per dimension",
+    }
     return {k: {"name": k, "value": float(v), "protocol": protocol} for k, v in results.items()}
 
 
@@ -69,8 +83,10 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         if "extractor" in p and p not in seen:
             seen.append(p)
             acc = f", {p['heldout_split']} accuracy {p['accuracy']:.4f}" if "accuracy" in p else ""
-            lines.append(f"protocol: {p['extractor']} features ({p['extractor_key']}{acc}); {p['num_generated']} generated vs "
-                         f"{p['num_real']} real images of split '{p['reference_split']}'; resizing: {p['resizing']}")  # fmt: skip
+            lines.append(
+                f"protocol: {p['extractor']} features ({p['extractor_key']}{acc}); {p['num_generated']} generated vs "
+                f"{p['num_real']} real images of split '{p['reference_split']}'; resizing: {p['resizing']}"
+            )
     return "\n".join(lines)
 
 

@@ -33,7 +33,12 @@ def job_command(local_rank: int) -> tuple[list[str], str]:
     command = [sys.executable, "-m", "genlab.train", *hc.overrides.task]
     # Quoted like Lightning's own command: run dirs may hold characters the override grammar parses.
     # hydra.mode=RUN: hparams_search presets switch multirun on by themselves.
-    command += [f'hydra.run.dir="{hc.runtime.output_dir}"', f"hydra.job.name=train_ddp_process_{local_rank}", "hydra.output_subdir=null", "hydra.mode=RUN"]
+    command += [
+        f'hydra.run.dir="{hc.runtime.output_dir}"',
+        f"hydra.job.name=train_ddp_process_{local_rank}",
+        "hydra.output_subdir=null",
+        "hydra.mode=RUN",
+    ]
     return command, get_original_cwd()
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from genlab.data import MNISTDataModule
@@ -82,5 +81,3 @@ def test_reaches_97_percent_on_mnist_t10k(shared_mnist: Path, tmp_path: Path) ->
     extractor = ClassifierFeatures().build(dm, "mnist-t10k", tmp_path)
     assert extractor.info["accuracy"] >= 0.97, extractor.info
     assert extractor.info["num_heldout"] == 2000
-
-

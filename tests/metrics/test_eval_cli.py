@@ -24,9 +24,15 @@ def gan_run(tmp_path_factory: pytest.TempPathFactory, metrics_cache: Path, digit
     session's classifier cache."""
     run_dir = tmp_path_factory.mktemp("gan_run")
     result = run_script(
-        "train", "trainer.max_epochs=3", "trainer.limit_train_batches=12", "metrics.every_n_epochs=1", f"paths.cache_dir={metrics_cache}",
-        f"hydra.run.dir={run_dir}", *FAST, cwd=run_dir,
-    )  # fmt: skip
+        "train",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=12",
+        "metrics.every_n_epochs=1",
+        f"paths.cache_dir={metrics_cache}",
+        f"hydra.run.dir={run_dir}",
+        *FAST,
+        cwd=run_dir,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -55,9 +61,13 @@ def test_fid_ranks_the_trained_gan_below_an_untrained_one(gan_run: Path, digits_
 def test_genlab_eval_writes_a_table_and_metrics_json_with_protocols(gan_run: Path, metrics_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     result = run_script(
-        "eval", f"ckpt_path={gan_run / 'checkpoints' / 'best.ckpt'}", "metrics.num_samples=300",
-        f"paths.cache_dir={metrics_cache}", f"hydra.run.dir={out}", cwd=tmp_path,
-    )  # fmt: skip
+        "eval",
+        f"ckpt_path={gan_run / 'checkpoints' / 'best.ckpt'}",
+        "metrics.num_samples=300",
+        f"paths.cache_dir={metrics_cache}",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "classifier FID" in result.stdout and "Inception FID" not in result.stdout
     record = json.loads((out / "metrics.json").read_text())

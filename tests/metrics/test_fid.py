@@ -52,7 +52,5 @@ def frechet_numpy(x: np.ndarray, y: np.ndarray) -> float:
 def test_equals_numpy_scipy_frechet_distance_on_the_same_features(digits_classifier, halves) -> None:
     a, b = halves
     b = blur(b, 0.7)
-    expected = frechet_numpy(
-        digits_classifier(a.float() / 255)[0].double().numpy(), digits_classifier(b.float() / 255)[0].double().numpy()
-    )
+    expected = frechet_numpy(digits_classifier(a.float() / 255)[0].double().numpy(), digits_classifier(b.float() / 255)[0].double().numpy())
     assert genlab_metrics(digits_classifier, a, b)["fid"] == pytest.approx(expected, rel=1e-3)

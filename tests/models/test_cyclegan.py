@@ -102,8 +102,16 @@ def test_paper_schedule_is_constant_for_100_epochs_then_linear_to_zero():
 
 
 def test_training_steps_the_schedule_once_per_epoch(compose_cfg, unpaired_dir: Path):
-    cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "model.n_epochs=2", "model.n_epochs_decay=3",
-                      "trainer.max_epochs=5", "+trainer.limit_train_batches=1", "trainer.limit_val_batches=0", "~callbacks")  # fmt: skip
+    cfg = compose_cfg(
+        *TINY,
+        *folder_overrides(unpaired_dir),
+        "model.n_epochs=2",
+        "model.n_epochs_decay=3",
+        "trainer.max_epochs=5",
+        "+trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=0",
+        "~callbacks",
+    )
     record = Record()
     trainer, _ = fit(cfg, record)
     expected = [2e-4 * f for f in (1, 1, 3 / 4, 2 / 4, 1 / 4)]
@@ -124,8 +132,17 @@ class GeneratorGradNorm(pl.Callback):
 
 
 def test_compile_channels_last_and_grad_clip_act_on_all_four_networks(compose_cfg, unpaired_dir: Path, eager_compile: list[str]):
-    cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "model.compile=true", "model.channels_last=true", "model.grad_clip=1e-3",
-                      "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.limit_val_batches=0", "~callbacks")  # fmt: skip
+    cfg = compose_cfg(
+        *TINY,
+        *folder_overrides(unpaired_dir),
+        "model.compile=true",
+        "model.channels_last=true",
+        "model.grad_clip=1e-3",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=0",
+        "~callbacks",
+    )
     norms = GeneratorGradNorm()
     trainer, model = fit(cfg, norms)
     assert eager_compile == ["ResnetGenerator", "ResnetGenerator", "PatchDiscriminator", "PatchDiscriminator"]
@@ -139,7 +156,14 @@ def test_compile_channels_last_and_grad_clip_act_on_all_four_networks(compose_cf
 
 # -- training on folders, sampling, resume ----------------------------------------------------------
 def test_trains_on_an_unpaired_folder_and_logs_losses_and_grids(compose_cfg, unpaired_dir: Path, tmp_path: Path):
-    cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")
+    cfg = compose_cfg(
+        *TINY,
+        *folder_overrides(unpaired_dir),
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+    )
     trainer, model = fit(cfg)
     assert trainer.global_step == 6
     logged = set(trainer.logged_metrics)
@@ -170,8 +194,15 @@ def test_visuals_show_real_fake_reconstruction_and_identity_per_direction(compos
 
 
 def test_resume_restores_pools_schedulers_and_step_counts(compose_cfg, unpaired_dir: Path, tmp_path: Path):
-    common = [*TINY, *folder_overrides(unpaired_dir), "model.pool_size=3", "model.n_epochs=1", "model.n_epochs_decay=3",
-              "+trainer.limit_train_batches=3", "trainer.limit_val_batches=0"]  # fmt: skip
+    common = [
+        *TINY,
+        *folder_overrides(unpaired_dir),
+        "model.pool_size=3",
+        "model.n_epochs=1",
+        "model.n_epochs_decay=3",
+        "+trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=0",
+    ]
     first, _ = fit(compose_cfg(*common, "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'first'}"))
     ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
     ckpt = torch.load(ckpt_path, weights_only=True)
@@ -191,11 +222,19 @@ def test_resume_restores_pools_schedulers_and_step_counts(compose_cfg, unpaired_
 
 
 def test_sample_and_eval_from_a_checkpoint(compose_cfg, cli, unpaired_dir: Path, tmp_path: Path):
-    cfg = compose_cfg(*TINY, *folder_overrides(unpaired_dir), "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
-                      "trainer.limit_val_batches=0", f"paths.output_dir={tmp_path / 'run'}")  # fmt: skip
+    cfg = compose_cfg(
+        *TINY,
+        *folder_overrides(unpaired_dir),
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=0",
+        f"paths.output_dir={tmp_path / 'run'}",
+    )
     fit(cfg)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    result = cli("sample", f"ckpt_path={ckpt}", "direction=BtoA", "num_samples=3", "batch_size=2", f"out={tmp_path / 'out'}", env={"OMP_NUM_THREADS": "1"})
+    result = cli(
+        "sample", f"ckpt_path={ckpt}", "direction=BtoA", "num_samples=3", "batch_size=2", f"out={tmp_path / 'out'}", env={"OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with np.load(tmp_path / "out" / "samples.npz") as samples:
         assert set(samples.files) == {"images", "inputs", "reconstructions"}
@@ -223,8 +262,15 @@ def test_sample_and_eval_from_a_checkpoint(compose_cfg, cli, unpaired_dir: Path,
     # genlab-eval (in-process): FID per direction and the cycle L1 on the test split.
     from genlab.eval import evaluate
 
-    eval_cfg = compose_cfg(f"ckpt_path={ckpt}", "metrics.num_samples=4", "metrics.batch_size=4", "metrics.kid_subsets=2",
-                           "metrics.kid_subset_size=4", f"paths.output_dir={tmp_path / 'eval'}", config_name="eval")  # fmt: skip
+    eval_cfg = compose_cfg(
+        f"ckpt_path={ckpt}",
+        "metrics.num_samples=4",
+        "metrics.batch_size=4",
+        "metrics.kid_subsets=2",
+        "metrics.kid_subset_size=4",
+        f"paths.output_dir={tmp_path / 'eval'}",
+        config_name="eval",
+    )
     results = evaluate(eval_cfg)
     assert {"test/fid_a2b", "test/fid_b2a", "test/cycle_l1"} <= set(results)
     assert 0 < results["test/cycle_l1"]["value"] < 2
@@ -272,9 +318,16 @@ def test_horse2zebra_preset_has_paper_settings_and_runs_a_step(compose_cfg, unpa
     assert (cfg.dataset.load_size, cfg.dataset.crop_size, cfg.dataset.batch_size) == (286, 256, 1)
     assert cfg.model.gan_loss._target_.endswith("LeastSquaresCriterion")
     # One step of the full-size nets on the tiny fixture (32 px crops keep it quick on a CPU).
-    cfg = compose_cfg("experiment=cyclegan_horse2zebra", f"dataset.data_dir={unpaired_dir}", "dataset.load_size=36",
-                      "dataset.crop_size=32", "dataset.num_workers=0", "trainer.accelerator=cpu", "trainer.fast_dev_run=1",
-                      "trainer.enable_progress_bar=false")  # fmt: skip
+    cfg = compose_cfg(
+        "experiment=cyclegan_horse2zebra",
+        f"dataset.data_dir={unpaired_dir}",
+        "dataset.load_size=36",
+        "dataset.crop_size=32",
+        "dataset.num_workers=0",
+        "trainer.accelerator=cpu",
+        "trainer.fast_dev_run=1",
+        "trainer.enable_progress_bar=false",
+    )
     trainer, model = fit(cfg)
     assert trainer.global_step == 2
     assert all(torch.isfinite(trainer.logged_metrics[f"train/{name}"]) for name in CycleGAN.loss_names)
@@ -287,9 +340,16 @@ class DomainClassifier(nn.Module):
     def __init__(self, channels: int = 1) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(16, 32, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, 32, 3, 2, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 1),
-        )  # fmt: skip
+            nn.Conv2d(channels, 16, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(16, 32, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 32, 3, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 1),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)
@@ -345,15 +405,29 @@ def texture_figures(model: CycleGAN, datamodule) -> dict[str, float]:
 
 
 TEXTURES = [
-    "model=cyclegan", "dataset=textures", "trainer=cpu", "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false", "trainer.limit_val_batches=0", "~callbacks", "~logger",
-]  # fmt: skip
+    "model=cyclegan",
+    "dataset=textures",
+    "trainer=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.limit_val_batches=0",
+    "~callbacks",
+    "~logger",
+]
 
 
 def test_textures_short_training_moves_grass_towards_gravel(compose_cfg):
     """A quick check of the learning signal (~1 CPU minute); the slow test below trains longer."""
-    cfg = compose_cfg(*TEXTURES, "model.generator.width=8", "model.generator.n_blocks=2", "model.discriminator.width=8",
-                      "dataset.batch_size=4", "model.lr=1e-3", "trainer.max_epochs=1", "+trainer.limit_train_batches=100")  # fmt: skip
+    cfg = compose_cfg(
+        *TEXTURES,
+        "model.generator.width=8",
+        "model.generator.n_blocks=2",
+        "model.discriminator.width=8",
+        "dataset.batch_size=4",
+        "model.lr=1e-3",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=100",
+    )
     _, model = fit(cfg)
     figures = texture_figures(model, instantiate(cfg.dataset))
     print("textures (fast):", figures)
@@ -381,12 +455,22 @@ def test_textures_training_translates_grass_into_gravel(compose_cfg, tmp_path: P
 def test_ddp_on_two_cpu_processes_keeps_all_four_networks_identical(cli, unpaired_dir: Path, tmp_path: Path):
     sync = tmp_path / "sync.json"
     result = cli(
-        "train", *TINY[:4], TINY[-1], *folder_overrides(unpaired_dir), "trainer=ddp_cpu", "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
-        "model.pool_size=2", f"hydra.run.dir={tmp_path / 'run'}",
-        "+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck", f"+callbacks.sync.path={sync}",
-        env={"OMP_NUM_THREADS": "1"}, timeout=300,
-    )  # fmt: skip
+        "train",
+        *TINY[:4],
+        TINY[-1],
+        *folder_overrides(unpaired_dir),
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "model.pool_size=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck",
+        f"+callbacks.sync.path={sync}",
+        env={"OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     digests = json.loads(sync.read_text())
     assert digests["world_size"] == 2

@@ -11,9 +11,17 @@ from tests.quality import judge_for, seeded_samples
 
 
 def test_n_critic_discriminator_steps_per_generator_step(compose_cfg):
-    cfg = compose_cfg("model.n_critic=3", "model.loss=wgan_gp", "debug=limit", "trainer.limit_train_batches=6",
-                      "trainer.max_epochs=1", "logger=[]", "callbacks.sample_grid=null",
-                      "callbacks.sample_metrics=null", "model.monitor=null")  # fmt: skip
+    cfg = compose_cfg(
+        "model.n_critic=3",
+        "model.loss=wgan_gp",
+        "debug=limit",
+        "trainer.limit_train_batches=6",
+        "trainer.max_epochs=1",
+        "logger=[]",
+        "callbacks.sample_grid=null",
+        "callbacks.sample_metrics=null",
+        "model.monitor=null",
+    )
     train(cfg)
     ckpt = torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)
     states = ckpt["optimizer_states"]
@@ -25,8 +33,13 @@ def test_n_critic_discriminator_steps_per_generator_step(compose_cfg):
 @pytest.mark.parametrize("loss", ["non_saturating", "hinge", "lsgan", "wgan_gp"])
 @pytest.mark.parametrize("dataset", ["digits", "mnist"])
 def test_fast_dev_run_trains_every_loss_on_every_dataset(compose_cfg, mnist_dir, loss, dataset):
-    cfg = compose_cfg(f"model.loss={loss}", f"dataset={dataset}", f"paths.data_dir={mnist_dir.parent}",
-                      f"dataset.data_dir={mnist_dir}" if dataset == "mnist" else "dataset.batch_size=32", "debug=fdr")  # fmt: skip
+    cfg = compose_cfg(
+        f"model.loss={loss}",
+        f"dataset={dataset}",
+        f"paths.data_dir={mnist_dir.parent}",
+        f"dataset.data_dir={mnist_dir}" if dataset == "mnist" else "dataset.batch_size=32",
+        "debug=fdr",
+    )
     model = build_model(cfg)
     # Weights only: e.g. the hinge loss gives the critic's output bias an exactly zero first gradient.
     before = {name: p.clone() for name, p in model.named_parameters() if p.requires_grad and name.endswith("weight")}
@@ -53,8 +66,14 @@ def test_short_training_on_digits_beats_the_untrained_generator(compose_cfg, mod
     gan 4.7 (5.2), cgan 8.7 (14.9): the conditional model covers every class by construction but its
     samples are less varied within a class.
     """
-    cfg = compose_cfg(f"model={model_name}", "trainer.max_epochs=12", "logger=[]", "callbacks.sample_grid=null",
-                      "callbacks.sample_metrics=null", "model.monitor=null")  # fmt: skip
+    cfg = compose_cfg(
+        f"model={model_name}",
+        "trainer.max_epochs=12",
+        "logger=[]",
+        "callbacks.sample_grid=null",
+        "callbacks.sample_metrics=null",
+        "model.monitor=null",
+    )
     judge = judge_for(instantiate(cfg.dataset))
     untrained = build_model(cfg)
     before = judge.digits_score(seeded_samples(untrained)), judge.pca_frechet(seeded_samples(untrained))

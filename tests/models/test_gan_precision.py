@@ -50,8 +50,16 @@ def test_fp16_mixed_clips_unscaled_gradients_and_trains_with_gradient_penalty():
     """A real GradScaler (fp16 autocast runs on CPU too): the clipped norm equals `grad_clip`, which it
     would not if clipping saw gradients still multiplied by the scale (~2**15)."""
     norms = GradNorms()
-    trainer = pl.Trainer(accelerator="cpu", plugins=[MixedPrecision("16-mixed", "cpu")], max_steps=8, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, callbacks=[norms], limit_val_batches=0)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        plugins=[MixedPrecision("16-mixed", "cpu")],
+        max_steps=8,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[norms],
+        limit_val_batches=0,
+    )
     trainer.fit(small_wgan_gp(grad_clip=1e-2), datamodule=DigitsDataModule(batch_size=16))
     assert trainer.precision_plugin.scaler.get_scale() > 1
     finite = [n for n in norms.norms if math.isfinite(n)]  # the scaler skips steps whose gradients overflowed
@@ -80,8 +88,15 @@ def test_channels_last_stores_nhwc_weights_and_trains_the_same_model():
         pl.seed_everything(0)
         adam = partial(torch.optim.Adam, betas=(0.5, 0.999))
         model = GAN(Generator(16, 16, 1, 8), Discriminator(16, 1, 8), adam, adam, ema_decay=0.9, channels_last=channels_last)
-        trainer = pl.Trainer(accelerator="cpu", max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, limit_val_batches=0)  # fmt: skip
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            max_steps=6,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+        )
         trainer.fit(model, datamodule=DigitsDataModule(batch_size=16))
         return model
 

@@ -16,12 +16,15 @@ from genlab.nets.pixelrnn import to_index
 from genlab.train import train
 
 
-
 def trainer(**kwargs) -> pl.Trainer:
     return pl.Trainer(
-        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, **kwargs,
-    )  # fmt: skip
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def independent_pixels_bpd(train: torch.Tensor, val: torch.Tensor, levels: int) -> float:

@@ -45,8 +45,9 @@ def test_short_training_on_digits_beats_the_untrained_model(compose_cfg):
     Measured (seed 42, 8 epochs): 1236 -> 872 nats (6.96 -> 4.92 bits/dim); the discretized-logistic
     VAE keeps improving slowly after that (4.44 bits/dim at 14 epochs).
     """
-    cfg = compose_cfg("model=vae", "model.nll_samples=32", "trainer.max_epochs=8", "logger=[]", "callbacks.sample_grid=null",
-                      "callbacks.sample_metrics=null")  # fmt: skip
+    cfg = compose_cfg(
+        "model=vae", "model.nll_samples=32", "trainer.max_epochs=8", "logger=[]", "callbacks.sample_grid=null", "callbacks.sample_metrics=null"
+    )
     untrained = validation_metrics(cfg, build_model(cfg))
     train(cfg)
     from genlab.checkpoint import load_model

@@ -8,7 +8,6 @@ from torch import nn
 
 from genlab.nets.cyclegan import PatchDiscriminator, ResnetGenerator, receptive_field
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -31,9 +31,7 @@ class WeightSyncCheck(pl.Callback):
         self.path = path
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        local = torch.tensor(
-            [checksum(pl_module.parameters()), checksum(pl_module.buffers())], dtype=torch.float64, device=pl_module.device
-        )
+        local = torch.tensor([checksum(pl_module.parameters()), checksum(pl_module.buffers())], dtype=torch.float64, device=pl_module.device)
         gathered = trainer.strategy.all_gather(local).reshape(-1, 2).tolist()
         params, buffers = [g[0] for g in gathered], [g[1] for g in gathered]
         if trainer.is_global_zero and self.path:

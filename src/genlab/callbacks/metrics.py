@@ -39,8 +39,15 @@ class SampleMetricsCallback(pl.Callback):
     ) -> None:
         self.spec = check_spec(features)
         self.every_n_epochs, self.split, self.dirpath = every_n_epochs, split, dirpath
-        self.options = {"cache_dir": cache_dir, "num_samples": num_samples, "batch_size": batch_size, "seed": seed,
-                        "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "precision_recall_k": precision_recall_k}  # fmt: skip
+        self.options = {
+            "cache_dir": cache_dir,
+            "num_samples": num_samples,
+            "batch_size": batch_size,
+            "seed": seed,
+            "kid_subsets": kid_subsets,
+            "kid_subset_size": kid_subset_size,
+            "precision_recall_k": precision_recall_k,
+        }
         self.metrics: SampleMetrics | None = None
         self.last: dict[str, float] = {}
 
@@ -77,7 +84,11 @@ class SampleMetricsCallback(pl.Callback):
     def append(self, trainer: pl.Trainer, values: dict[str, float], protocols: dict[str, Any]) -> None:
         path = Path(self.dirpath) / "metrics.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"epoch": trainer.current_epoch, "step": trainer.global_step,
-                  "values": {f"{self.split}/{k}": v for k, v in values.items()}, "protocol": protocols}  # fmt: skip
+        record = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "values": {f"{self.split}/{k}": v for k, v in values.items()},
+            "protocol": protocols,
+        }
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")

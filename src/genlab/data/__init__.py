@@ -6,4 +6,13 @@ from genlab.data.mnist import MNISTDataModule
 from genlab.data.textures import TexturesDataModule
 from genlab.data.unpaired import UnpairedDataModule, UnpairedFolderDataModule
 
-__all__ = ["Binarize", "DigitsDataModule", "ImageTensorDataset", "InMemoryImageDataModule", "MNISTDataModule", "TexturesDataModule", "UnpairedDataModule", "UnpairedFolderDataModule"]
+__all__ = [
+    "Binarize",
+    "DigitsDataModule",
+    "ImageTensorDataset",
+    "InMemoryImageDataModule",
+    "MNISTDataModule",
+    "TexturesDataModule",
+    "UnpairedDataModule",
+    "UnpairedFolderDataModule",
+]

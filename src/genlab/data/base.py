@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+
 # Saves its sampler position and shuffling state in checkpoints, so a mid-epoch resume continues the
 # epoch's data order instead of replaying its start (a drop-in torch DataLoader otherwise).
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader
@@ -181,12 +182,17 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         images, labels = self.splits["train"]
         source = ImageTensorDataset(images.to(device), labels.to(device), self.binarize is Binarize.dynamic)
         sampler = ShardedBatchSampler(
-            len(images), self.batch_size, drop_last=drop_last, rank=rank, world_size=world, device=device,
+            len(images),
+            self.batch_size,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world,
+            device=device,
             # overfit_batches: the same few batches every epoch (Lightning does this for DataLoaders).
             shuffle=not (trainer is not None and trainer.overfit_batches > 0),
             # Lightning seeds its DistributedSampler the same way: every rank agrees on the order.
             seed=run_seed(self.seed),
-        )  # fmt: skip
+        )
         return DeviceBatches(source, sampler)
 
     def val_dataloader(self) -> DataLoader:

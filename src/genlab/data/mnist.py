@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
 from genlab.data.base import InMemoryImageDataModule, Split
 from genlab.errors import ConfigError
 

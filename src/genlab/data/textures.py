@@ -31,7 +31,7 @@ def random_crops(image: Tensor, rows: tuple[int, int], n: int, size: int, genera
     tops = (start + torch.randint(stop - start - size + 1, (n,), generator=generator)).tolist()
     lefts = torch.randint(image.shape[-1] - size + 1, (n,), generator=generator).tolist()
     corners = list(zip(tops, lefts))
-    return torch.stack([image[:, t : t + size, l : l + size] for t, l in corners]), corners
+    return torch.stack([image[:, t : t + size, x : x + size] for t, x in corners]), corners
 
 
 class TexturesDataModule(UnpairedDataModule):

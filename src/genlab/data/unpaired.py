@@ -20,8 +20,8 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # data order survives a mid-epoch resume
 
-from genlab.errors import ConfigError
 from genlab.data.base import ImageTensorDataset, epoch_sampler, loader_generator, run_seed
+from genlab.errors import ConfigError
 from genlab.images import from_uint8, to_uint8
 
 DOMAINS = ("A", "B")
@@ -119,7 +119,9 @@ class UnpairedDataset(Dataset):
     draws from the global RNG.
     """
 
-    def __init__(self, source_a: ImageSource, source_b: ImageSource, crop_size: int, train: bool, flip: bool = True, seed: int = 0, rank: int = 0) -> None:
+    def __init__(
+        self, source_a: ImageSource, source_b: ImageSource, crop_size: int, train: bool, flip: bool = True, seed: int = 0, rank: int = 0
+    ) -> None:
         self.source_a, self.source_b = source_a, source_b
         self.crop_size, self.train, self.flip = crop_size, train, flip
         self.seed, self.rank = seed, rank
@@ -175,8 +177,15 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str) -> UnpairedDataset:
         rank = self.trainer.global_rank if self.trainer is not None else 0
-        return UnpairedDataset(self.source(split, "A"), self.source(split, "B"), self.crop_size, train=split == "train",
-                               flip=self.flip, seed=run_seed(self.seed), rank=rank)  # fmt: skip
+        return UnpairedDataset(
+            self.source(split, "A"),
+            self.source(split, "B"),
+            self.crop_size,
+            train=split == "train",
+            flip=self.flip,
+            seed=run_seed(self.seed),
+            rank=rank,
+        )
 
     @property
     def splits(self) -> tuple[str, ...]:

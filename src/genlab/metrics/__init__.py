@@ -13,6 +13,15 @@ from genlab.metrics.precision_recall import ImprovedPrecisionRecall
 from genlab.metrics.streams import MetricStream
 
 __all__ = [
-    "ClassifierFeatures", "ExtractorSpec", "FeatureExtractor", "ImprovedPrecisionRecall", "InceptionFeatures",
-    "MetricStream", "Precomputed", "RandomCNNFeatures", "SampleMetrics", "build_extractor", "dataset_key",
-]  # fmt: skip
+    "ClassifierFeatures",
+    "ExtractorSpec",
+    "FeatureExtractor",
+    "ImprovedPrecisionRecall",
+    "InceptionFeatures",
+    "MetricStream",
+    "Precomputed",
+    "RandomCNNFeatures",
+    "SampleMetrics",
+    "build_extractor",
+    "dataset_key",
+]

@@ -37,10 +37,14 @@ class DigitCNN(nn.Module):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
         self.conv = nn.Sequential(
-            *block(channels, width), nn.MaxPool2d(2),
-            *block(width, 2 * width), nn.MaxPool2d(2),
-            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
-        )  # fmt: skip
+            *block(channels, width),
+            nn.MaxPool2d(2),
+            *block(width, 2 * width),
+            nn.MaxPool2d(2),
+            *block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(3),
+            nn.Flatten(),
+        )
         self.hidden = nn.Sequential(nn.Linear(36 * width, num_features), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(num_features, num_classes)
@@ -80,10 +84,7 @@ def _shift(x: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
 @torch.no_grad()
 def accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
     net.eval()
-    correct = sum(
-        int((net(images[i : i + batch_size])[1].argmax(1) == labels[i : i + batch_size]).sum())
-        for i in range(0, len(images), batch_size)
-    )
+    correct = sum(int((net(images[i : i + batch_size])[1].argmax(1) == labels[i : i + batch_size]).sum()) for i in range(0, len(images), batch_size))
     return correct / max(1, len(images))
 
 
@@ -115,8 +116,17 @@ class ClassifierFeatures:
         self.lr, self.seed, self.heldout_split, self.min_accuracy = lr, seed, heldout_split, min_accuracy
 
     def config(self) -> dict[str, Any]:
-        return {"width": self.width, "num_features": self.num_features, "epochs": self.epochs, "min_steps": self.min_steps, "max_steps": self.max_steps,
-                "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "heldout_split": self.heldout_split}  # fmt: skip
+        return {
+            "width": self.width,
+            "num_features": self.num_features,
+            "epochs": self.epochs,
+            "min_steps": self.min_steps,
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": self.seed,
+            "heldout_split": self.heldout_split,
+        }
 
     def cache_path(self, dataset_key: str, cache_dir: str | Path) -> Path:
         return Path(cache_dir) / "extractors" / f"{self.name}-{dataset_key}-{cache.config_hash(self.config())}.pt"
@@ -169,8 +179,15 @@ class ClassifierFeatures:
                 schedule.step()
         acc = accuracy(net, to_unit(held_images), held_labels)
         rank_zero_info(f"classifier extractor: trained in {time.perf_counter() - start:.0f} s, {self.heldout_split} accuracy {acc:.4f}")
-        return {"state_dict": net.state_dict(), "accuracy": acc, "heldout_split": self.heldout_split,
-                "num_train": len(train_set), "num_heldout": len(held_labels), "steps": steps, "config": self.config()}  # fmt: skip
+        return {
+            "state_dict": net.state_dict(),
+            "accuracy": acc,
+            "heldout_split": self.heldout_split,
+            "num_train": len(train_set),
+            "num_heldout": len(held_labels),
+            "steps": steps,
+            "config": self.config(),
+        }
 
 
 class RandomCNNFeatures:

@@ -28,8 +28,7 @@ from genlab.metrics.precision_recall import ImprovedPrecisionRecall
 from genlab.metrics.streams import MetricStream
 
 #: Human-readable metric names; prefixed with the extractor ("classifier FID", "inception FID").
-DISPLAY = {"fid": "FID", "kid_mean": "KID", "kid_std": "KID std", "is_mean": "IS", "is_std": "IS std",
-           "precision": "precision", "recall": "recall"}  # fmt: skip
+DISPLAY = {"fid": "FID", "kid_mean": "KID", "kid_std": "KID std", "is_mean": "IS", "is_std": "IS std", "precision": "precision", "recall": "recall"}
 
 
 class StreamSource(Protocol):
@@ -102,10 +101,11 @@ class SampleMetrics:
             warnings.simplefilter("ignore", UserWarning)
             metrics = {
                 "fid": FrechetInceptionDistance(feature=Precomputed(d)),
-                "kid": KernelInceptionDistance(feature=Precomputed(d), subsets=self.kid_subsets,
-                                               subset_size=max(2, min(self.kid_subset_size, n_real, n_fake))),
+                "kid": KernelInceptionDistance(
+                    feature=Precomputed(d), subsets=self.kid_subsets, subset_size=max(2, min(self.kid_subset_size, n_real, n_fake))
+                ),
                 "pr": ImprovedPrecisionRecall(k=self.precision_recall_k),
-            }  # fmt: skip
+            }
             if k:
                 metrics["is"] = InceptionScore(feature=Precomputed(k), splits=self.is_splits)
         return {name: m.to(device) for name, m in metrics.items()}
@@ -158,7 +158,9 @@ class SampleMetrics:
             "seed": self.seed,
         }
 
-    def evaluate(self, model: StreamSource, datamodule: Any, split: str, device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, Any]]:
+    def evaluate(
+        self, model: StreamSource, datamodule: Any, split: str, device: torch.device | str = "cpu"
+    ) -> tuple[dict[str, float], dict[str, Any]]:
         """(values, protocols) keyed like `fid`, `kid_mean`, ... (+ the stream suffix). With several
         streams `fid` is also their mean, so one monitored key works for every model family."""
         values: dict[str, float] = {}

@@ -37,7 +37,9 @@ class InceptionV3Features(FeatureExtractor):
     def __init__(self, weights: str | None) -> None:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        super().__init__(key="inception-v3-compat", info={"weights": weights or "torch-fidelity default (downloaded)", "resize": "bilinear to 299 px"})
+        super().__init__(
+            key="inception-v3-compat", info={"weights": weights or "torch-fidelity default (downloaded)", "resize": "bilinear to 299 px"}
+        )
         self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048", "logits_unbiased"], feature_extractor_weights_path=weights)
         self.eval()
 

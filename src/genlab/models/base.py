@@ -98,10 +98,7 @@ class GenerativeModule(pl.LightningModule):
             from genlab.errors import ConfigError
 
             raise ConfigError(f"{', '.join(unused)}: not used by {type(self).__name__} models; leave unset")
-        chunks = [
-            self.sample(min(batch_size, num_samples - start), generator=generator).cpu()
-            for start in range(0, num_samples, batch_size)
-        ]
+        chunks = [self.sample(min(batch_size, num_samples - start), generator=generator).cpu() for start in range(0, num_samples, batch_size)]
         return {"images": torch.cat(chunks)}
 
     def grid_layout(self, outputs: dict[str, Tensor]) -> tuple[Tensor, int | None]:

@@ -221,7 +221,9 @@ class CycleGAN(GenerativeModule):
             )
         return streams
 
-    def _translate_indices(self, datamodule: Any, split: str, direction: Direction, indices: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def _translate_indices(
+        self, datamodule: Any, split: str, direction: Direction, indices: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
         return self.translate(datamodule.images(split, direction.value[0], indices=indices.tolist()), direction)
 
     def grid_layout(self, outputs: dict[str, Tensor]) -> tuple[Tensor, int | None]:
@@ -237,7 +239,9 @@ class CycleGAN(GenerativeModule):
         # Fail at start-up, not in the sanity check, if the generators cannot take the crops.
         crop, factor = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.G_A, "factor", 1)
         if crop is not None and crop % factor:
-            raise ConfigError(f"dataset.crop_size={crop}: the ResNet generators take sizes divisible by {factor} (2 ** model.generator.n_downsampling)")
+            raise ConfigError(
+                f"dataset.crop_size={crop}: the ResNet generators take sizes divisible by {factor} (2 ** model.generator.n_downsampling)"
+            )
         super().setup(stage)
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:

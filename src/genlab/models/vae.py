@@ -87,10 +87,17 @@ class VAE(GenerativeModule):
         rec, kl = self.elbo_terms(x)
         nelbo = (rec + kl).mean()
         self.log_dict(
-            {"train/loss": (rec + self.beta * kl).mean(), "train/nelbo": nelbo, "train/bpd": self.bits_per_dim(nelbo, x),
-             "train/rec": rec.mean(), "train/kl": kl.mean()},
-            prog_bar=True, on_step=True, on_epoch=False,
-        )  # fmt: skip
+            {
+                "train/loss": (rec + self.beta * kl).mean(),
+                "train/nelbo": nelbo,
+                "train/bpd": self.bits_per_dim(nelbo, x),
+                "train/rec": rec.mean(),
+                "train/kl": kl.mean(),
+            },
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+        )
         return (rec + self.beta * kl).mean()
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:

@@ -106,9 +106,7 @@ class MaskedConv2d(nn.Conv2d):
     LSTM gates), so each block is masked like a conv with out_channels // out_blocks outputs.
     """
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel: tuple[int, int], channels: int, mask_type: MaskType, out_blocks: int = 1
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], channels: int, mask_type: MaskType, out_blocks: int = 1) -> None:
         super().__init__(in_channels, out_channels, kernel, padding=(kernel[0] // 2, kernel[1] // 2))
         mask = causal_mask(out_channels // out_blocks, in_channels, kernel, channels, mask_type).repeat(out_blocks, 1, 1, 1)
         # Derived from the constructor arguments: not saved in checkpoints.
@@ -233,12 +231,12 @@ class PixelRNN(nn.Module):
                 for c in range(channels):
                     window = canvas[:, :, i : i + 2 * r + 1, j : j + 2 * r + 1]
                     h = F.conv2d(window, first_w, self.first.bias).flatten(1)
-                    for l, layer in enumerate(self.layers):
-                        inputs[l][:, :, j + 1] = h
-                        gates = F.linear(inputs[l][:, :, j : j + 2].flatten(1), i2s_w[l], layer.input_to_state.bias)
-                        h_new, c_new = layer.cell(gates + state_gates[l][:, :, j], c_prev[l][:, :, j])
-                        h_row[l][:, :, j], c_row[l][:, :, j] = h_new, c_new
-                        h = h + F.linear(h_new, out_w[l], layer.output.bias)
+                    for li, layer in enumerate(self.layers):
+                        inputs[li][:, :, j + 1] = h
+                        gates = F.linear(inputs[li][:, :, j : j + 2].flatten(1), i2s_w[li], layer.input_to_state.bias)
+                        h_new, c_new = layer.cell(gates + state_gates[li][:, :, j], c_prev[li][:, :, j])
+                        h_row[li][:, :, j], c_row[li][:, :, j] = h_new, c_new
+                        h = h + F.linear(h_new, out_w[li], layer.output.bias)
                     for w, conv in zip(head_w, self.head):
                         h = F.linear(F.relu(h), w, conv.bias)
                     logits = h.view(n, channels, k)[:, c]

@@ -18,13 +18,17 @@ class Encoder(nn.Module):
         _check_size(image_size)
         s = image_size // 4
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, 1, 1), nn.SiLU(),
-            nn.Conv2d(width, width, 4, 2, 1), nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.SiLU(),
+            nn.Conv2d(channels, width, 3, 1, 1),
+            nn.SiLU(),
+            nn.Conv2d(width, width, 4, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.SiLU(),
             nn.Flatten(),
-            nn.Linear(2 * width * s * s, 256), nn.SiLU(),
+            nn.Linear(2 * width * s * s, 256),
+            nn.SiLU(),
             nn.Linear(256, 2 * latent_dim),
-        )  # fmt: skip
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.net(x).chunk(2, dim=1)
@@ -42,13 +46,17 @@ class Decoder(nn.Module):
         _check_size(image_size)
         s = image_size // 4
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, 256), nn.SiLU(),
-            nn.Linear(256, 2 * width * s * s), nn.SiLU(),
+            nn.Linear(latent_dim, 256),
+            nn.SiLU(),
+            nn.Linear(256, 2 * width * s * s),
+            nn.SiLU(),
             nn.Unflatten(1, (2 * width, s, s)),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.SiLU(),
-            nn.ConvTranspose2d(width, width, 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.SiLU(),
+            nn.ConvTranspose2d(width, width, 4, 2, 1),
+            nn.SiLU(),
             nn.Conv2d(width, out_channels, 3, 1, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
