@@ -8,14 +8,17 @@ still reject unknown keys, because Hydra puts the whole config in struct mode.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from genlab.data.base import Binarize
+from genlab.errors import ConfigError
 from genlab.losses import LossName
 
 
@@ -23,6 +26,72 @@ def config_dir() -> Path:
     """The Hydra config tree: inside the installed package, or conf/ at the top of a source checkout."""
     packaged = Path(__file__).parent / "conf"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+
+
+# -- value ranges -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric schema key accepts; `None` passes where the key is Optional."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def accepts(self, value: float) -> bool:
+        return (
+            math.isfinite(value)
+            and (self.gt is None or value > self.gt)
+            and (self.ge is None or value >= self.ge)
+            and (self.lt is None or value < self.lt)
+            and (self.le is None or value <= self.le)
+        )
+
+    def __str__(self) -> str:
+        low = ("[", self.ge) if self.ge is not None else ("(", self.gt) if self.gt is not None else None
+        high = (self.le, "]") if self.le is not None else (self.lt, ")") if self.lt is not None else None
+        if low and high:
+            return f"in {low[0]}{_number(low[1])}, {_number(high[0])}{high[1]}"
+        if low:
+            return f"{'>=' if low[0] == '[' else '>'} {_number(low[1])}"
+        if high:
+            return f"{'<=' if high[1] == ']' else '<'} {_number(high[0])}"
+        return "finite"
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def ranged(default: Any, **bounds: float) -> Any:
+    """A schema field with a default and a Range (`gt`, `ge`, `lt`, `le`), checked by `check_ranges`."""
+    return field(default=default, metadata={"range": Range(**bounds)})
+
+
+POSITIVE = {"gt": 0}  # rates, scales
+AT_LEAST_1 = {"ge": 1}  # sizes, counts
+NON_NEGATIVE = {"ge": 0}  # weights, optional counts
+SEED = {"ge": 0, "le": 2**32 - 1}  # what numpy (and so Lightning's seed_everything) accepts
+CHANNELS = {"ge": 1, "le": 4}  # grayscale .. RGBA
+
+
+def check_ranges(cfg: DictConfig, prefix: str = "") -> None:
+    """Raise ConfigError naming the first key whose value is out of its schema's range.
+
+    Hydra checks names and types while composing; ranges are not its business, so they live in the
+    schema fields' metadata (`ranged`) and are checked here, before anything is built.
+    """
+    schema = OmegaConf.get_type(cfg)
+    ranges = {f.name: f.metadata["range"] for f in dataclasses.fields(schema) if "range" in f.metadata} if dataclasses.is_dataclass(schema) else {}
+    for key in map(str, cfg.keys()):
+        if OmegaConf.is_missing(cfg, key):
+            continue
+        if isinstance(cfg._get_node(key), DictConfig):  # a nested config: no interpolation resolved yet
+            check_ranges(cfg[key], f"{prefix}{key}.")
+        elif key in ranges:
+            value = cfg[key]
+            if value is not None and not isinstance(value, bool) and not ranges[key].accepts(value):
+                raise ConfigError(f"{prefix}{key}={value}: must be {ranges[key]}")
 
 
 # -- models -----------------------------------------------------------------------------------------
@@ -33,13 +102,13 @@ class GANConfig:
     discriminator: Any = MISSING
     optimizer_g: Any = MISSING
     optimizer_d: Any = MISSING
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = ranged(2e-4, **POSITIVE)
+    lr_d: float = ranged(2e-4, **POSITIVE)
     loss: LossName = LossName.non_saturating  # type: ignore[attr-defined]
-    n_critic: int = 1
-    ema_decay: float = 0.999
+    n_critic: int = ranged(1, **AT_LEAST_1)
+    ema_decay: float = ranged(0.999, ge=0, lt=1)
     monitor: Optional[str] = None
-    grad_clip: float = 0.0
+    grad_clip: float = ranged(0.0, **NON_NEGATIVE)
     compile: bool = False
     channels_last: bool = False
 
@@ -51,11 +120,11 @@ class VAEConfig:
     decoder: Any = MISSING
     likelihood: Any = MISSING
     optimizer: Any = MISSING
-    channels: int = 1
-    latent_dim: int = 16
-    lr: float = 1e-3
-    beta: float = 1.0
-    nll_samples: int = 100
+    channels: int = ranged(1, **CHANNELS)
+    latent_dim: int = ranged(16, **AT_LEAST_1)
+    lr: float = ranged(1e-3, **POSITIVE)
+    beta: float = ranged(1.0, **NON_NEGATIVE)
+    nll_samples: int = ranged(100, **AT_LEAST_1)
     monitor: Optional[str] = "val/nll"
 
 
@@ -64,12 +133,12 @@ class RNNConfig:
     _target_: str = "genlab.models.rnn.RNN"
     net: Any = MISSING
     optimizer: Any = MISSING
-    image_size: int = 16
-    channels: int = 1
-    levels: int = 256
-    hidden: int = 32
-    layers: int = 4
-    lr: float = 1e-3
+    image_size: int = ranged(16, **AT_LEAST_1)
+    channels: int = ranged(1, **CHANNELS)
+    levels: int = ranged(256, ge=2, le=256)
+    hidden: int = ranged(32, **AT_LEAST_1)
+    layers: int = ranged(4, **AT_LEAST_1)
+    lr: float = ranged(1e-3, **POSITIVE)
     monitor: Optional[str] = "val/nll"
 
 
@@ -81,15 +150,15 @@ class CycleGANConfig:
     gan_loss: Any = MISSING
     optimizer_g: Any = MISSING
     optimizer_d: Any = MISSING
-    lr: float = 2e-4
-    lambda_A: float = 10.0
-    lambda_B: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    n_epochs: int = 100
-    n_epochs_decay: int = 100
+    lr: float = ranged(2e-4, **POSITIVE)
+    lambda_A: float = ranged(10.0, **NON_NEGATIVE)
+    lambda_B: float = ranged(10.0, **NON_NEGATIVE)
+    lambda_identity: float = ranged(0.5, **NON_NEGATIVE)
+    pool_size: int = ranged(50, **NON_NEGATIVE)
+    n_epochs: int = ranged(100, **NON_NEGATIVE)
+    n_epochs_decay: int = ranged(100, **NON_NEGATIVE)
     monitor: Optional[str] = None
-    grad_clip: float = 0.0
+    grad_clip: float = ranged(0.0, **NON_NEGATIVE)
     compile: bool = False
     channels_last: bool = False
 
@@ -98,12 +167,12 @@ class CycleGANConfig:
 @dataclass
 class ImageDatasetConfig:
     _target_: str = MISSING
-    image_size: int = 16
-    channels: int = 1
-    batch_size: int = 64
-    num_workers: int = 0
+    image_size: int = ranged(16, **AT_LEAST_1)
+    channels: int = ranged(1, **CHANNELS)
+    batch_size: int = ranged(64, **AT_LEAST_1)
+    num_workers: int = ranged(0, **NON_NEGATIVE)
     binarize: Binarize = Binarize.none
-    seed: int = 0
+    seed: int = ranged(0, **SEED)
     device_resident: bool = False
 
 
@@ -112,8 +181,8 @@ class MNISTConfig(ImageDatasetConfig):
     _target_: str = "genlab.data.MNISTDataModule"
     data_dir: str = MISSING
     train_split: str = "train"
-    val_size: int = 2000
-    image_size: int = 28
+    val_size: int = ranged(2000, **AT_LEAST_1)
+    image_size: int = ranged(28, **AT_LEAST_1)
 
 
 @dataclass
@@ -121,31 +190,31 @@ class UnpairedDatasetConfig:
     """Two-domain data (CycleGAN); batches are (images_A, images_B)."""
 
     _target_: str = MISSING
-    crop_size: int = 256
-    channels: int = 3
+    crop_size: int = ranged(256, **AT_LEAST_1)
+    channels: int = ranged(3, **CHANNELS)
     flip: bool = True
-    batch_size: int = 1
-    num_workers: int = 0
-    seed: int = 0
+    batch_size: int = ranged(1, **AT_LEAST_1)
+    num_workers: int = ranged(0, **NON_NEGATIVE)
+    seed: int = ranged(0, **SEED)
 
 
 @dataclass
 class UnpairedFolderConfig(UnpairedDatasetConfig):
     _target_: str = "genlab.data.UnpairedFolderDataModule"
     data_dir: str = MISSING
-    load_size: int = 286
+    load_size: int = ranged(286, **AT_LEAST_1)
 
 
 @dataclass
 class TexturesConfig(UnpairedDatasetConfig):
     _target_: str = "genlab.data.TexturesDataModule"
-    crop_size: int = 32
-    scale: float = 0.5
-    train_crops: int = 1024
-    test_crops: int = 64
-    test_fraction: float = 0.25
-    channels: int = 1
-    batch_size: int = 8
+    crop_size: int = ranged(32, **AT_LEAST_1)
+    scale: float = ranged(0.5, gt=0, le=1)
+    train_crops: int = ranged(1024, **AT_LEAST_1)
+    test_crops: int = ranged(64, **AT_LEAST_1)
+    test_fraction: float = ranged(0.25, gt=0, lt=1)
+    channels: int = ranged(1, **CHANNELS)
+    batch_size: int = ranged(8, **AT_LEAST_1)
 
 
 # -- trainer ----------------------------------------------------------------------------------------
@@ -157,22 +226,22 @@ class TrainerConfig:
     default_root_dir: Optional[str] = None
     accelerator: str = "auto"
     devices: Any = 1
-    num_nodes: int = 1
+    num_nodes: int = ranged(1, **AT_LEAST_1)
     strategy: Any = "auto"
     precision: Any = "32-true"
-    max_epochs: Optional[int] = None
-    min_epochs: Optional[int] = None
-    max_steps: int = -1
+    max_epochs: Optional[int] = ranged(None, ge=-1)  # -1: no limit
+    min_epochs: Optional[int] = ranged(None, **NON_NEGATIVE)
+    max_steps: int = ranged(-1, ge=-1)  # -1: no limit
     max_time: Optional[str] = None
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
     overfit_batches: Any = 0.0
     fast_dev_run: Any = False
-    check_val_every_n_epoch: Optional[int] = 1
+    check_val_every_n_epoch: Optional[int] = ranged(1, **AT_LEAST_1)
     val_check_interval: Any = None
-    num_sanity_val_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = None
+    num_sanity_val_steps: Optional[int] = ranged(None, ge=-1)  # -1: all batches
+    log_every_n_steps: Optional[int] = ranged(None, **AT_LEAST_1)
     enable_progress_bar: Optional[bool] = None
     enable_model_summary: Optional[bool] = None
     deterministic: Any = None
@@ -187,7 +256,7 @@ class TrainerConfig:
 @dataclass
 class TrainRunConfig:
     task_name: str = "train"
-    seed: Optional[int] = 42
+    seed: Optional[int] = ranged(42, **SEED)
     ckpt_path: Optional[str] = None
     optimized_metric: Optional[str] = None
     test: bool = False
@@ -205,9 +274,9 @@ class TrainRunConfig:
 class SampleRunConfig:
     task_name: str = "sample"
     ckpt_path: str = MISSING
-    num_samples: int = 64
-    batch_size: int = 256
-    seed: int = 0
+    num_samples: int = ranged(64, **AT_LEAST_1)
+    batch_size: int = ranged(256, **AT_LEAST_1)
+    seed: int = ranged(0, **SEED)
     out: Optional[str] = None
     device: str = "cpu"
     direction: Optional[str] = None
@@ -222,13 +291,13 @@ class MetricsConfig:
     """Sample metrics (genlab.metrics): the feature extractor (`metrics/features=...`) and the protocol."""
 
     features: Any = MISSING
-    num_samples: int = 10000
-    every_n_epochs: int = 1
-    batch_size: int = 500
-    seed: int = 0
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    precision_recall_k: int = 3
+    num_samples: int = ranged(10000, ge=2)  # FID needs a covariance
+    every_n_epochs: int = ranged(1, **AT_LEAST_1)
+    batch_size: int = ranged(500, **AT_LEAST_1)
+    seed: int = ranged(0, **SEED)
+    kid_subsets: int = ranged(100, **AT_LEAST_1)
+    kid_subset_size: int = ranged(1000, ge=2)
+    precision_recall_k: int = ranged(3, **AT_LEAST_1)
     inception_weights: Optional[str] = None
     cache_dir: Optional[str] = None
 

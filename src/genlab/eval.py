@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.checkpoint import TRUSTED_TARGETS, check_targets, load_model, read_checkpoint
-from genlab.configs import config_dir
+from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.loggers import quiet_lightning_tips
 from genlab.metrics import SampleMetrics, dataset_key
@@ -93,8 +93,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.ckpt_path`; returns {key: {name, value, protocol}} and writes metrics.json."""
     quiet_lightning_tips()
-    if cfg.metrics.num_samples < 2:
-        raise ConfigError(f"metrics.num_samples={cfg.metrics.num_samples}: must be >= 2")
+    check_ranges(cfg)
     ckpt = read_checkpoint(cfg.ckpt_path)
     allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
     model = load_model(cfg.ckpt_path, allowed).to(cfg.device)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.configs import config_dir
+from genlab.configs import check_ranges, config_dir
 from genlab.errors import instantiate, report_config_errors
 from genlab.metrics import FeatureExtractor, dataset_key
 from genlab.metrics.extractors import check_spec
 
 
 def build_features(cfg: DictConfig) -> FeatureExtractor:
+    check_ranges(cfg)
     datamodule = instantiate(cfg.dataset)
     key = dataset_key(OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True))
     return check_spec(instantiate(cfg.metrics.features)).build(datamodule, key, cfg.metrics.cache_dir)

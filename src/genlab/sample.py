@@ -10,15 +10,14 @@ import torch
 from omegaconf import DictConfig
 
 from genlab.checkpoint import TRUSTED_TARGETS, load_model
-from genlab.configs import config_dir
-from genlab.errors import ConfigError, report_config_errors
+from genlab.configs import check_ranges, config_dir
+from genlab.errors import report_config_errors
 from genlab.images import save_grid, to_hwc_uint8
 
 
 @torch.no_grad()
 def sample(cfg: DictConfig) -> dict[str, Path]:
-    if cfg.num_samples < 1 or cfg.batch_size < 1:
-        raise ConfigError(f"num_samples={cfg.num_samples}, batch_size={cfg.batch_size}: both must be >= 1")
+    check_ranges(cfg)
     model = load_model(cfg.ckpt_path, (*TRUSTED_TARGETS, *cfg.trusted_targets)).to(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)

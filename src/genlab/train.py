@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
 from genlab.callbacks import AtomicCheckpointIO, NonFiniteLossError
-from genlab.configs import config_dir
+from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
+from genlab.launch import die_with_launcher, supervised_ranks
 from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
 from genlab.sweeps import in_multirun, sweep_job, write_result
@@ -91,6 +92,7 @@ def resolve_resume(cfg: DictConfig) -> str | None:
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured model; return the value of `cfg.optimized_metric` (None if unset)."""
     quiet_lightning_tips()
+    check_ranges(cfg)
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_resume(cfg)
@@ -126,8 +128,9 @@ def _finish_wandb() -> None:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 @report_config_errors
 def main(cfg: DictConfig) -> float | None:
+    die_with_launcher()  # a rank Lightning started ends with the process that started it
     try:
-        with sweep_job():
+        with sweep_job(), supervised_ranks():
             metric = train(cfg)
     except ConfigError:
         raise  # bad input fails every trial alike: stop with one sentence (report_config_errors)
