@@ -179,10 +179,9 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        images, labels = self.splits["train"]
-        source = ImageTensorDataset(images.to(device), labels.to(device), self.binarize is Binarize.dynamic)
+        source = self.device_source(device)
         sampler = ShardedBatchSampler(
-            len(images),
+            len(source),
             self.batch_size,
             drop_last=drop_last,
             rank=rank,
@@ -194,6 +193,12 @@ class InMemoryImageDataModule(pl.LightningDataModule):
             seed=run_seed(self.seed),
         )
         return DeviceBatches(source, sampler)
+
+    def device_source(self, device: torch.device) -> ImageTensorDataset:
+        """The training split held on `device`, for device-resident batches (subclasses that crop or
+        flip while serving return their own dataset)."""
+        images, labels = self.splits["train"]
+        return ImageTensorDataset(images.to(device), labels.to(device), self.binarize is Binarize.dynamic)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False, drop_last=False)
