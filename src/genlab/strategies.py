@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytorch_lightning as pl
@@ -83,9 +84,13 @@ class SeparateDDPStrategy(DDPStrategy):
     - A module without `ddp_modules` (VAE, PixelRNN) gets Lightning's standard whole-module DDP.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timeout: float | timedelta | None = None, **kwargs: Any) -> None:
         # Explicit, so that `enable_unused_parameter_detection` (GAN.setup) leaves it off.
         kwargs.setdefault("find_unused_parameters", False)
+        # Seconds from the config (`trainer.strategy.timeout`): how long a collective waits for a
+        # silent peer before this rank fails; None keeps torch's default (30 minutes).
+        if timeout is not None:
+            kwargs["timeout"] = timeout if isinstance(timeout, timedelta) else timedelta(seconds=float(timeout))
         super().__init__(*args, **kwargs)
         self._nets: dict[str, nn.Module] = {}
         self._wrappers: dict[str, NetDDP] = {}

@@ -1,0 +1,142 @@
+"""Rank supervision for Lightning's subprocess DDP launcher: a job that fails takes all of its ranks down.
+
+When Lightning starts ranks > 0 itself (`trainer=ddp_cpu`, or `trainer=ddp` on one machine without
+Slurm) it watches them with a thread that, when a child fails, SIGKILLs the other children *and the
+launching process*. In a sweep the launching process is the sweep: it died (exit 137) and the next
+job's rank 1, already started, was left waiting on a collective. And when rank 0 fails, Lightning
+does not stop the children at all: they wait for it until the process-group timeout (30 minutes).
+
+`supervised_ranks` replaces that watcher for one job (a single run or one sweep job):
+
+- a child that fails takes its sibling ranks down at once; rank 0 then fails on its next collective
+  (at once on gloo, which sees the closed sockets; within `trainer.strategy.timeout` on NCCL), so the
+  job ends with an error and the sweep scores it inf and goes on;
+- when rank 0 leaves the job with an error or is interrupted (SIGINT, SIGTERM), the children are
+  killed; after success they get a bounded time to finish, and a child that failed fails the job;
+- every child dies with its launching process, even one killed by SIGKILL (`die_with_launcher`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+#: Set in the launching process while a job runs; its children inherit it and tie their life to it.
+LAUNCHER_PID = "GENLAB_LAUNCHER_PID"
+#: How often the supervisor looks at the children (Lightning's watcher: every 5 s).
+POLL_S = 0.2
+#: How long children may take to exit after rank 0 finished a job successfully.
+FINISH_S = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+class RankFailure(RuntimeError):
+    """A rank > 0 of this job exited with an error."""
+
+
+def die_with_launcher() -> None:
+    """In a rank started by `supervised_ranks`: ask the kernel to SIGKILL this process when the
+    launching process dies, however it dies (a sweep killed with SIGKILL leaves no ranks behind)."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    if not launcher or int(launcher) == os.getpid():
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the supervisor's kill on exit still applies
+        return
+    if os.getppid() != int(launcher):  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RankSupervisor(threading.Thread):
+    """Watches one job's child ranks; the first one that fails takes the others down."""
+
+    def __init__(self, children: list[subprocess.Popen]) -> None:
+        super().__init__(daemon=True, name="genlab-rank-supervisor")
+        self.children = children
+        self.failed: tuple[int, int] | None = None  # (rank, exit code) of the first failure
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(POLL_S):
+            for rank, child in enumerate(self.children, start=1):
+                code = child.poll()
+                if code:  # nonzero: an error or a signal
+                    self.failed = (rank, code)
+                    log.error(f"genlab: rank {rank} (pid {child.pid}) exited with code {code}; stopping this job's other ranks")
+                    kill_all(self.children)
+                    return
+            if all(child.returncode == 0 for child in self.children):
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.is_alive() and self is not threading.current_thread():
+            self.join()
+
+
+def kill_all(children: list[subprocess.Popen]) -> None:
+    """SIGKILL every child still running and reap it (SIGTERM does not stop a rank blocked in a collective)."""
+    for child in children:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=10)
+
+
+def finish(children: list[subprocess.Popen], timeout: float = FINISH_S) -> None:
+    """After rank 0 succeeded: wait (bounded) for the children, then kill whatever is left."""
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=timeout)
+    kill_all(children)
+
+
+@contextlib.contextmanager
+def supervised_ranks() -> Iterator[None]:
+    """Run one job (single run or sweep job) with genlab's rank supervision instead of Lightning's
+    watcher; see the module docstring. No effect where Slurm or torchrun start the ranks."""
+    from pytorch_lightning.strategies.launchers import subprocess_script
+
+    supervisors: list[RankSupervisor] = []
+
+    def watch(children: list[subprocess.Popen]) -> None:
+        supervisor = RankSupervisor(children)
+        supervisors.append(supervisor)
+        supervisor.start()
+
+    saved_observer, saved_pid = subprocess_script._launch_process_observer, os.environ.get(LAUNCHER_PID)
+    subprocess_script._launch_process_observer = watch
+    os.environ[LAUNCHER_PID] = str(os.getpid())
+    try:
+        yield
+    except BaseException:
+        for supervisor in supervisors:
+            supervisor.stop()
+            kill_all(supervisor.children)
+        raise
+    else:
+        for supervisor in supervisors:
+            finish(supervisor.children)
+            supervisor.stop()
+        failed = next((s.failed for s in supervisors if s.failed), None)
+        failed = failed or next(((r, c.returncode) for s in supervisors for r, c in enumerate(s.children, 1) if c.returncode), None)
+        if failed:
+            raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}")
+    finally:
+        subprocess_script._launch_process_observer = saved_observer
+        if saved_pid is None:
+            os.environ.pop(LAUNCHER_PID, None)
+        else:
+            os.environ[LAUNCHER_PID] = saved_pid
