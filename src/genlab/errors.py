@@ -28,10 +28,19 @@ def report_config_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def require_at_least(minimum: int, **values: int) -> None:
+    """For net constructors: a size below `minimum` fails at instantiation, where `instantiate` below
+    names the config key (`model.generator: latent_dim=0: must be >= 1`), not in the first forward."""
+    for name, value in values.items():
+        if value < minimum:
+            raise ValueError(f"{name}={value}: must be >= {minimum}")
+
+
 def instantiate(config: Any, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, re-raising bad arguments as a ConfigError naming the config key."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
 
     try:
         return hydra_instantiate(config, **kwargs)
@@ -39,7 +48,7 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, ConfigError):
             raise cause from None
-        if isinstance(cause, (ValueError, TypeError)):
+        if isinstance(cause, (ValueError, TypeError, MisconfigurationException)):  # the last: Trainer arguments
             # Hydra's message ends with "full_key: model.generator": name that key.
             key = str(err).rsplit("full_key:", 1)[-1].strip() if "full_key:" in str(err) else "config"
             raise ConfigError(f"{key}: {cause}") from None

@@ -11,6 +11,8 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from genlab.errors import require_at_least
+
 Norm = Callable[[int], nn.Module]
 #: The official default: per-image statistics, no learned scale/shift, no running averages.
 instance_norm: Norm = partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
@@ -60,6 +62,8 @@ class ResnetGenerator(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        require_at_least(1, in_channels=in_channels, out_channels=out_channels, width=width)
+        require_at_least(0, n_blocks=n_blocks, n_downsampling=n_downsampling)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), norm(width), nn.ReLU(True)]
         ch = width
         for _ in range(n_downsampling):
@@ -89,6 +93,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = 3, width: int = 64, n_layers: int = 3, norm: Norm = instance_norm) -> None:
         super().__init__()
+        require_at_least(1, in_channels=in_channels, width=width, n_layers=n_layers)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):

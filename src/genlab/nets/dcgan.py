@@ -8,6 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from genlab.errors import require_at_least
+from genlab.nets.spectral import DISCRIMINATOR_LAYERS, GENERATOR_LAYERS, spectral_normalize
+
 
 def dcgan_layout(image_size: int) -> tuple[int, int]:
     """(start_size, n_upsamplings): the 4x4 (7x7 for 28 px) seed map is doubled until `image_size`."""
@@ -36,6 +39,7 @@ class Generator(nn.Module):
     With `num_classes > 0` a learned label embedding is concatenated to z (conditional GAN).
     `norm` builds the normalisation layers (BatchNorm as in DCGAN; None: none, e.g. to test that
     data-parallel training equals one process, which batch statistics would break).
+    `spectral_norm`: spectral normalisation of every convolution (not the label embedding).
     """
 
     def __init__(
@@ -46,8 +50,11 @@ class Generator(nn.Module):
         width: int = 64,
         num_classes: int = 0,
         norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
+        require_at_least(1, latent_dim=latent_dim, channels=channels, width=width)
+        require_at_least(0, num_classes=num_classes)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         start, n_up = dcgan_layout(image_size)
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
@@ -64,6 +71,8 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
+        if spectral_norm:
+            spectral_normalize(self, GENERATOR_LAYERS)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.embed is not None:
@@ -77,6 +86,7 @@ class Discriminator(nn.Module):
     `norm` builds the normalisation layer from a channel count (BatchNorm by default as in DCGAN;
     None for a norm-free critic, which WGAN-GP's per-sample gradient penalty assumes).
     With `num_classes > 0` the label enters through a projection (Miyato & Koyama 2018).
+    `spectral_norm`: spectral normalisation of every layer, the projection embedding included (SN-DCGAN).
     """
 
     def __init__(
@@ -86,8 +96,11 @@ class Discriminator(nn.Module):
         width: int = 64,
         num_classes: int = 0,
         norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
+        require_at_least(1, channels=channels, width=width)
+        require_at_least(0, num_classes=num_classes)
         start, n_down = dcgan_layout(image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         ch = width
@@ -100,6 +113,8 @@ class Discriminator(nn.Module):
         self.head = nn.Conv2d(ch, 1, start, 1, 0)
         self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None
         self.apply(init_dcgan_weights)
+        if spectral_norm:
+            spectral_normalize(self, DISCRIMINATOR_LAYERS)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.features(x)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from genlab.errors import require_at_least
+
 
 def _check_size(image_size: int) -> None:
     if image_size % 4 or not 8 <= image_size <= 64:
@@ -16,6 +18,7 @@ class Encoder(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 1, latent_dim: int = 16, width: int = 32) -> None:
         super().__init__()
         _check_size(image_size)
+        require_at_least(1, channels=channels, latent_dim=latent_dim, width=width)
         s = image_size // 4
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 3, 1, 1),
@@ -44,6 +47,7 @@ class Decoder(nn.Module):
     def __init__(self, out_channels: int, image_size: int = 32, latent_dim: int = 16, width: int = 32) -> None:
         super().__init__()
         _check_size(image_size)
+        require_at_least(1, out_channels=out_channels, latent_dim=latent_dim, width=width)
         s = image_size // 4
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 256),
