@@ -111,6 +111,11 @@ class GANConfig:
     grad_clip: float = ranged(0.0, **NON_NEGATIVE)
     compile: bool = False
     channels_last: bool = False
+    r1_gamma: float = ranged(0.0, **NON_NEGATIVE)
+    r2_gamma: float = ranged(0.0, **NON_NEGATIVE)
+    reg_every: int = ranged(1, **AT_LEAST_1)
+    # DiffAugment policies: "translation,cutout,color" or a list; "" is off (checked by genlab.augment).
+    diffaugment: Any = ""
 
 
 @dataclass

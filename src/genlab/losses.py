@@ -1,4 +1,4 @@
-"""Adversarial losses on discriminator logits, and the WGAN-GP gradient penalty.
+"""Adversarial losses on discriminator logits, the WGAN-GP gradient penalty and the zero-centred R1/R2 penalties.
 
 Each loss is a small class with `discriminator(real_logits, fake_logits)` and `generator(fake_logits)`;
 `ADVERSARIAL_LOSSES` maps the names users type (`model.loss=hinge`) to instances.
@@ -92,6 +92,20 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     (grad,) = torch.autograd.grad(critic(mixed).float().sum() * scale, mixed, create_graph=True)
     grad = grad.float() / scale
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def zero_centred_penalty(critic: Callable[[Tensor], Tensor], images: Tensor, scale: float = 1.0) -> Tensor:
+    """E[||grad_x critic(x)||_2^2] at the given images: R1 on real images, R2 on generated ones
+    (Mescheder et al. 2018; StyleGAN2 weighs it by gamma / 2).
+
+    The gradient is taken with respect to the images as passed in, so a critic that augments its
+    input (DiffAugment) is penalised through the augmentation, as in StyleGAN2-ADA. `scale`: the AMP
+    loss scale, handled as in `gradient_penalty`.
+    """
+    x = images.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum() * scale, x, create_graph=True)
+    grad = grad.float() / scale
+    return grad.flatten(1).pow(2).sum(1).mean()
 
 
 # -- target-based GAN criteria (pix2pix/CycleGAN style) ---------------------------------------------

@@ -1,7 +1,8 @@
 """GAN with alternating discriminator/generator steps (manual optimization).
 
 Supports the non-saturating, hinge, LSGAN and WGAN-GP losses, `n_critic` D steps per G step,
-an EMA generator for sampling, and class-conditional nets (`num_classes > 0` in the nets).
+zero-centred R1/R2 penalties with lazy regularisation, DiffAugment, an EMA generator for sampling,
+and class-conditional nets (`num_classes > 0` in the nets).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genlab.losses import ADVERSARIAL_LOSSES, gradient_penalty
+from genlab.augment import DiffAugment
+from genlab.losses import ADVERSARIAL_LOSSES, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
 from genlab.strategies import enable_unused_parameter_detection
 
@@ -23,6 +25,14 @@ class GAN(GenerativeModule):
     Each training batch makes one D step; every `n_critic`-th batch also makes one G step, so every
     D step sees fresh real data (the WGAN-GP recipe). Batches are `(images, labels)`; labels are used
     only when the nets are conditional.
+
+    Stabilisers: `r1_gamma` / `r2_gamma` weigh zero-centred gradient penalties on real / generated
+    images, (gamma / 2) E||grad_x D(x)||^2 (Mescheder et al. 2018). With `reg_every = k > 1` they
+    are computed on every k-th D step only and multiplied by k (StyleGAN2's lazy regularisation),
+    added to that step's D loss rather than taking an optimizer step of their own.
+    `diffaugment` (e.g. "translation,cutout,color"; empty: off) augments every image D sees, real
+    and generated, in both players' steps (see genlab.augment). Spectral normalisation is a net
+    option (`spectral_norm` of the generator/discriminator configs).
 
     `grad_clip`, `compile` and `channels_last`: see GenerativeModule.
     """
@@ -44,6 +54,10 @@ class GAN(GenerativeModule):
         grad_clip: float = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
+        r1_gamma: float = 0.0,
+        r2_gamma: float = 0.0,
+        reg_every: int = 1,
+        diffaugment: str | list[str] | None = "",
     ) -> None:
         super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         self.automatic_optimization = False
@@ -54,6 +68,8 @@ class GAN(GenerativeModule):
         self.loss_name = str(getattr(loss, "value", loss))
         self.loss = ADVERSARIAL_LOSSES[self.loss_name]
         self.n_critic = n_critic
+        self.r1_gamma, self.r2_gamma, self.reg_every = r1_gamma, r2_gamma, reg_every
+        self.augment = DiffAugment(diffaugment)
         self.generator_ema = EMA(generator, ema_decay) if ema_decay > 0 else None
         self.num_classes = getattr(generator, "num_classes", 0)
 
@@ -95,6 +111,27 @@ class GAN(GenerativeModule):
             self.optimizer_d(self.discriminator.parameters(), lr=self.lr_d),
         ]
 
+    def critic(self, images: Tensor, labels: Tensor | None) -> Tensor:
+        """D's logits for images as every training forward shows them: through DiffAugment."""
+        return self.discriminator(self.augment(images), labels)
+
+    def regularizes(self, batch_idx: int) -> bool:
+        """Whether this D step adds the R1/R2 penalties: every `reg_every`-th D step of the run."""
+        if not (self.r1_gamma or self.r2_gamma):
+            return False
+        trainer = self._trainer
+        # One D step per batch; the fit loop's batch count runs across epochs and survives a resume.
+        step = trainer.fit_loop.epoch_loop.total_batch_idx if trainer is not None else batch_idx
+        return step % self.reg_every == 0
+
+    def penalties(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        """{"train/r1": ..., "train/r2": ...}: the unweighted zero-centred penalties that are on."""
+        out = {}
+        for key, gamma, images in (("train/r1", self.r1_gamma, real), ("train/r2", self.r2_gamma, fake)):
+            if gamma:
+                out[key] = zero_centred_penalty(lambda x: self.critic(x, labels), images, scale=self.loss_scale())
+        return out
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch
         labels = labels if self.num_classes else None
@@ -104,13 +141,18 @@ class GAN(GenerativeModule):
         with self.toggled_optimizer(opt_d):
             with torch.no_grad():
                 fake = self.generator(self.noise(n), labels)
-            d_real, d_fake = self.discriminator(real, labels), self.discriminator(fake, labels)
+            d_real, d_fake = self.critic(real, labels), self.critic(fake, labels)
             d_loss = self.loss.discriminator(d_real, d_fake)
             logs = {"train/loss_d": d_loss.detach(), "train/d_real": d_real.detach().mean(), "train/d_fake": d_fake.detach().mean()}
             if self.loss.gradient_penalty:
-                gp = gradient_penalty(lambda x: self.discriminator(x, labels), real, fake, scale=self.loss_scale())
+                gp = gradient_penalty(lambda x: self.critic(x, labels), real, fake, scale=self.loss_scale())
                 d_loss = d_loss + self.loss.gradient_penalty * gp
                 logs["train/gp"] = gp.detach()
+            if self.regularizes(batch_idx):
+                for key, penalty in self.penalties(real, fake, labels).items():
+                    gamma = self.r1_gamma if key == "train/r1" else self.r2_gamma
+                    d_loss = d_loss + self.reg_every * gamma / 2 * penalty
+                    logs[key] = penalty.detach()
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             opt_d.step()
@@ -118,7 +160,7 @@ class GAN(GenerativeModule):
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
                 fake = self.generator(self.noise(n), labels)
-                g_loss = self.loss.generator(self.discriminator(fake, labels))
+                g_loss = self.loss.generator(self.critic(fake, labels))
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(g_loss)
                 opt_g.step()
