@@ -18,6 +18,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from genlab.data.base import Binarize
+from genlab.data.folder import FolderLabels
+from genlab.data.prepared import Crop
 from genlab.errors import ConfigError
 from genlab.losses import LossName
 
@@ -191,6 +193,46 @@ class MNISTConfig(ImageDatasetConfig):
 
 
 @dataclass
+class PreparedDatasetConfig(ImageDatasetConfig):
+    """Disk-backed data decoded once into a memory-mapped cache under cache_dir (genlab.data.prepared)."""
+
+    data_dir: str = MISSING
+    cache_dir: Optional[str] = None
+    image_size: int = ranged(64, **AT_LEAST_1)
+    channels: int = ranged(3, **CHANNELS)
+    load_size: Optional[int] = ranged(None, **AT_LEAST_1)
+    crop: Crop = Crop.center
+    flip: bool = False
+    skip_bad_files: bool = False
+
+
+@dataclass
+class ImageFolderConfig(PreparedDatasetConfig):
+    _target_: str = "genlab.data.ImageFolderDataModule"
+    labels: FolderLabels = FolderLabels.auto
+    val_fraction: float = ranged(0.1, gt=0, lt=1)
+
+
+@dataclass
+class CIFAR10Config(PreparedDatasetConfig):
+    _target_: str = "genlab.data.CIFAR10DataModule"
+    image_size: int = ranged(32, **AT_LEAST_1)
+
+
+@dataclass
+class CIFAR100Config(CIFAR10Config):
+    _target_: str = "genlab.data.CIFAR100DataModule"
+    coarse_labels: bool = False
+
+
+@dataclass
+class CelebAConfig(PreparedDatasetConfig):
+    _target_: str = "genlab.data.CelebADataModule"
+    attribute: Optional[str] = None
+    face_crop: Optional[int] = ranged(108, **AT_LEAST_1)
+
+
+@dataclass
 class UnpairedDatasetConfig:
     """Two-domain data (CycleGAN); batches are (images_A, images_B)."""
 
@@ -336,6 +378,10 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="rnn", node=RNNConfig)
     cs.store(group="schema/dataset", name="image", node=ImageDatasetConfig)
     cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
+    cs.store(group="schema/dataset", name="image_folder", node=ImageFolderConfig)
+    cs.store(group="schema/dataset", name="cifar10", node=CIFAR10Config)
+    cs.store(group="schema/dataset", name="cifar100", node=CIFAR100Config)
+    cs.store(group="schema/dataset", name="celeba", node=CelebAConfig)
     cs.store(group="schema/model", name="cyclegan", node=CycleGANConfig)
     cs.store(group="schema/dataset", name="unpaired_folder", node=UnpairedFolderConfig)
     cs.store(group="schema/dataset", name="textures", node=TexturesConfig)
