@@ -91,9 +91,10 @@ def check_ranges(cfg: DictConfig, prefix: str = "") -> None:
         if isinstance(cfg._get_node(key), DictConfig):  # a nested config: no interpolation resolved yet
             check_ranges(cfg[key], f"{prefix}{key}.")
         elif key in ranges:
-            value = cfg[key]
+            value, node = cfg[key], cfg._get_node(key)
             if value is not None and not isinstance(value, bool) and not ranges[key].accepts(value):
-                raise ConfigError(f"{prefix}{key}={value}: must be {ranges[key]}")
+                source = f" (from {node._value()})" if node._is_interpolation() else ""  # name the key the user set
+                raise ConfigError(f"{prefix}{key}={value}{source}: must be {ranges[key]}")
 
 
 # -- models -----------------------------------------------------------------------------------------
