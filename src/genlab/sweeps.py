@@ -80,10 +80,15 @@ def sweep_job() -> Iterator[None]:
 
 
 def write_result(output_dir: str | Path, metric: str | None, value: float | None, error: str | None = None) -> None:
-    """This job's outcome, read by SweepSummary: {"metric", "value", "error"}."""
+    """This job's outcome, read by SweepSummary: {"metric", "value", "error"}, and "trial" (its Optuna
+    trial and state, e.g. PRUNED) when genlab's sweeper ran it (`genlab.pruning`)."""
     path = Path(output_dir) / RESULT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"metric": metric, "value": value, "error": error}))
+    outcome: dict[str, Any] = {"metric": metric, "value": value, "error": error}
+    trial = Path(output_dir) / "trial.json"
+    if trial.is_file():
+        outcome["trial"] = json.loads(trial.read_text())
+    path.write_text(json.dumps(outcome))
 
 
 def collect_trials(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -94,6 +99,7 @@ def collect_trials(sweep_dir: Path) -> list[dict[str, Any]]:
         overrides_file = job / ".hydra" / "overrides.yaml"
         overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
         params = dict(str(o).split("=", 1) for o in overrides if "=" in str(o))  # type: ignore[union-attr]
+        params.pop("++callbacks.optuna_trial", None)  # the Optuna trial's address (genlab.pruning), not a parameter
         outcome = json.loads(result.read_text())
         value = math.inf if outcome["value"] is None else float(outcome["value"])
         rows.append({"job": job.name, "params": params, "metric": outcome["metric"], "value": value, "error": outcome.get("error")})

@@ -1,0 +1,24 @@
+"""The Hydra Sweeper plugin class; the work is in `_impl` (imported when a sweep starts, not at discovery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+class GenlabOptunaSweeper(Sweeper):
+    """Optuna ask/tell over `hydra.sweeper.params`, jobs run by the configured Hydra launcher."""
+
+    def __init__(self, **options: Any) -> None:
+        from ._impl import OptunaSweep
+
+        self.sweep_impl = OptunaSweep(**options)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.sweep_impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        self.sweep_impl.sweep(arguments)
