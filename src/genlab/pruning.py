@@ -2,7 +2,7 @@
 evaluation, and stop training when the study's pruner says so.
 
 genlab's sweeper (`hydra_plugins.genlab_optuna_sweeper`) adds this callback to every job it
-launches, with the study's storage URL, study name and trial number (`TRIAL_OVERRIDE`). The pruner
+launches, with the study's storage URL, study name and trial number (`genlab.studies.trial_override`). The pruner
 itself lives with the study (`hydra.sweeper.pruner`): the job only asks it.
 """
 
@@ -16,33 +16,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from genlab.studies import PRUNED_AT, open_storage
+from genlab.studies import PRUNED_AT, TRIAL_FILE, open_storage
 
 log = logging.getLogger(__name__)
-
-#: The callbacks key the sweeper fills in each job's overrides (`++callbacks.optuna_trial={...}`).
-TRIAL_KEY = "callbacks.optuna_trial"
-TRIAL_OVERRIDE = f"++{TRIAL_KEY}"
-TRIAL_FILE = "trial.json"
-
-
-def quote(value: Any) -> str:
-    """A value for Hydra's override grammar: single-quoted, so URLs and paths keep their ':', '/', '@'."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def trial_override(storage: str, study_name: str, number: int) -> str:
-    """The override that puts this callback into one job, bound to trial `number` of the study."""
-    fields = {
-        "_target_": "genlab.pruning.OptunaTrialCallback",
-        "storage": quote(storage),
-        "study_name": quote(study_name),
-        "trial_number": str(number),
-        # Resolved in the job: the metric it returns to the sweeper, and its own run dir.
-        "monitor": quote("${optimized_metric}"),
-        "dirpath": quote("${paths.output_dir}"),
-    }
-    return TRIAL_OVERRIDE + "={" + ",".join(f"{k}:{v}" for k, v in fields.items()) + "}"
 
 
 class OptunaTrialCallback(pl.Callback):

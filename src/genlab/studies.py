@@ -30,6 +30,31 @@ HEARTBEAT = "genlab:heartbeat"
 PRUNED_AT = "pruned_at_step"
 
 
+#: The callbacks key the sweeper fills in each job's overrides (`++callbacks.optuna_trial={...}`).
+TRIAL_KEY = "callbacks.optuna_trial"
+TRIAL_OVERRIDE = f"++{TRIAL_KEY}"
+TRIAL_FILE = "trial.json"
+
+
+def quote(value: Any) -> str:
+    """A value for Hydra's override grammar: single-quoted, so URLs and paths keep their ':', '/', '@'."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def trial_override(storage: str, study_name: str, number: int) -> str:
+    """The override that puts this callback into one job, bound to trial `number` of the study."""
+    fields = {
+        "_target_": "genlab.pruning.OptunaTrialCallback",
+        "storage": quote(storage),
+        "study_name": quote(study_name),
+        "trial_number": str(number),
+        # Resolved in the job: the metric it returns to the sweeper, and its own run dir.
+        "monitor": quote("${optimized_metric}"),
+        "dirpath": quote("${paths.output_dir}"),
+    }
+    return TRIAL_OVERRIDE + "={" + ",".join(f"{k}:{v}" for k, v in fields.items()) + "}"
+
+
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     """Optuna's journal file storage with the heartbeat RDBStorage has: a worker that dies (SIGKILL,
     node lost) stops refreshing its trials' heartbeat, and `optuna.storages.fail_stale_trials` fails

@@ -20,7 +20,6 @@ from optuna.trial import TrialState
 
 from genlab import studies
 from genlab.errors import ConfigError
-from genlab.pruning import trial_override
 from genlab.sweep_report import write_study_file
 
 from ._pruners import build_pruner
@@ -169,7 +168,7 @@ class OptunaSweep:
         heartbeat.trial_ids.update(t._trial_id for t in trials)
         heartbeat.beat()
         # Jobs reach their trial through the storage (pruning); an in-memory study stays in this process.
-        address = (lambda t: [trial_override(self.storage_url, study.study_name, t.number)]) if self.storage_url else (lambda t: [])
+        address = (lambda t: [studies.trial_override(self.storage_url, study.study_name, t.number)]) if self.storage_url else (lambda t: [])
         overrides = [(*(f"{k}={v}" for k, v in t.params.items()), *fixed, *address(t)) for t in trials]
         try:
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
