@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from genlab.data import CelebADataModule
-from genlab.errors import ConfigError
-from genlab.train import train
+from genlab.errors import ConfigError, instantiate
+from genlab.train import build_model, train
 from tests.data.fixtures import write_celeba
 
 
@@ -87,3 +87,11 @@ def test_a_cgan_trains_on_a_celeba_attribute_and_is_refused_without_one(compose_
         train(compose_cfg(*base, *quick))
     train(compose_cfg(*base, "dataset.attribute=Smiling", *quick))
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize(("experiment", "crop"), [("dcgan_celeba64", 108), ("vae_celeba64", 148)])
+def test_the_celeba_presets_build_their_data_and_model(compose_cfg, celeba, experiment, crop):
+    cfg = compose_cfg(f"experiment={experiment}", f"dataset.data_dir={celeba[0]}")
+    dm = instantiate(cfg.dataset)
+    assert isinstance(dm, CelebADataModule) and dm.face_crop == crop and dm.image_size == 64
+    build_model(cfg)

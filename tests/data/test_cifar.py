@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from genlab.data import CIFAR10DataModule, CIFAR100DataModule
-from genlab.errors import ConfigError
-from genlab.train import train
+from genlab.errors import ConfigError, instantiate
+from genlab.train import build_model, train
 from tests.data.fixtures import cifar_files, photo_crops, write_cifar
 
 N_TRAIN, N_TEST = 50, 20
@@ -102,3 +102,11 @@ def test_a_gan_trains_an_epoch_on_cifar10_from_the_archive(compose_cfg, tmp_path
     )
     train(cfg)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_the_dcgan_cifar10_preset_builds_its_data_and_model(compose_cfg, tmp_path, photos):
+    path = write_cifar(tmp_path / "data", cifar_files(*photos.values(), 100), 100, archive=True)
+    cifar10 = write_cifar(tmp_path / "data10", cifar_files(*((x, y % 10) for x, y in photos.values()), 10), 10, archive=True)
+    cfg = compose_cfg("experiment=dcgan_cifar10", f"dataset.data_dir={cifar10}")
+    assert isinstance(instantiate(cfg.dataset), CIFAR10DataModule) and build_model(cfg).generator.latent_dim == 100
+    assert isinstance(instantiate(compose_cfg("dataset=cifar100", f"dataset.data_dir={path}").dataset), CIFAR100DataModule)
