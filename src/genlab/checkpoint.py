@@ -1,17 +1,25 @@
-"""Rebuild a model from a checkpoint alone, without unpickling arbitrary objects."""
+"""Everything that reads a checkpoint goes through here: no path unpickles objects or instantiates a
+`_target_` outside the allow-list.
+
+- `read_checkpoint`: `torch.load(weights_only=True)`; a missing, truncated or pickle-payload file is a
+  one-sentence ConfigError naming it.
+- `load_model` / `load_datamodule`: rebuild the model / dataset from the config saved in it
+  (genlab-sample, genlab-eval); every `_target_` is checked first (`check_targets`).
+- `check_resume` / `check_weights`: genlab-train ckpt_path=... refuses a checkpoint of another family,
+  or whose weights do not fit the model being trained, before Lightning loads it.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra._internal.utils import _locate
-from hydra.utils import instantiate
 
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, instantiate
 from genlab.models.base import GenerativeModule
 
 #: Packages whose classes and functions a checkpoint's config may name in `_target_` (what genlab's own
@@ -55,26 +63,80 @@ def check_targets(config: Any, allowed: Sequence[str] = TRUSTED_TARGETS, where: 
             check_targets(value, allowed, f"{where}[{i}]")
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load with weights_only=True; a ConfigError naming the file if it is missing or not genlab's."""
+def read_checkpoint(path: str | Path, allowed: Sequence[str] = TRUSTED_TARGETS) -> dict[str, Any]:
+    """torch.load with weights_only=True, then every `_target_` of its saved configs checked.
+
+    A ConfigError naming the file when it is missing, unreadable (truncated, a pickle that names
+    code), not genlab's, or names a target outside `allowed`.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"ckpt_path={path}: no such file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a loadable checkpoint"
-        raise ConfigError(f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or "genlab" not in ckpt or "state_dict" not in ckpt:
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]  # one line, whatever torch says
+        raise ConfigError(f"ckpt_path={path}: not a readable checkpoint ({reason})") from None
+    saved = ckpt.get("genlab") if isinstance(ckpt, dict) else None
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict) or "state_dict" not in ckpt:
         raise ConfigError(f"ckpt_path={path}: not a genlab checkpoint (no 'genlab' config saved in it)")
+    try:
+        for part in ("model", "dataset"):
+            check_targets(saved.get(part) or {}, allowed, where=part)
+    except ConfigError as err:
+        raise ConfigError(f"ckpt_path={path}: {err}") from None
     return ckpt
 
 
-def load_model(path: str | Path, allowed: Sequence[str] = TRUSTED_TARGETS) -> GenerativeModule:
-    """The model saved at `path`, with its weights, in eval mode on the CPU."""
-    ckpt = read_checkpoint(path)
-    model_cfg = ckpt["genlab"]["model"]
-    check_targets(model_cfg, allowed)
-    model = instantiate(model_cfg)
+def load_model(path: str | Path, allowed: Sequence[str] = TRUSTED_TARGETS, ckpt: dict[str, Any] | None = None) -> GenerativeModule:
+    """The model saved at `path` (or in `ckpt`, already read from it), with its weights, in eval mode on the CPU."""
+    ckpt = ckpt if ckpt is not None else read_checkpoint(path, allowed)
+    model = instantiate(ckpt["genlab"]["model"])
+    check_weights(path, ckpt["state_dict"], model)
     model.load_state_dict(ckpt["state_dict"])
     model.genlab_config = ckpt["genlab"]
     return model.eval()
+
+
+def load_datamodule(
+    ckpt: dict[str, Any], overrides: Mapping[str, Any] | None = None, allowed: Sequence[str] = TRUSTED_TARGETS
+) -> tuple[Any, dict[str, Any]]:
+    """The dataset a checkpoint was trained on (set up), with `overrides` (e.g. data_dir) applied, and its config.
+
+    The one place where genlab-sample and genlab-eval build data from a checkpoint; models receive
+    tensors, never configs. `ckpt` comes from `read_checkpoint`, which checked its targets; the
+    overrides come from the command line and are checked here.
+    """
+    dataset_cfg = {**(ckpt["genlab"].get("dataset") or {}), **(overrides or {})}
+    if not dataset_cfg:
+        raise ConfigError("this checkpoint carries no dataset config: pass the images with input=DIR_OR_NPZ")
+    check_targets(dataset_cfg, allowed, where="dataset")
+    datamodule = instantiate(dataset_cfg)
+    datamodule.setup()
+    return datamodule, dataset_cfg
+
+
+def check_resume(path: str | Path, model_cfg: Mapping[str, Any], allowed: Sequence[str] = TRUSTED_TARGETS) -> dict[str, Any]:
+    """The checkpoint a run resumes from, refused in one sentence if it is not a readable genlab
+    checkpoint of the model family being trained (before Lightning unpickles it)."""
+    ckpt = read_checkpoint(path, allowed)
+    saved, wanted = ckpt["genlab"]["model"].get("_target_"), model_cfg.get("_target_")
+    if saved != wanted:
+        raise ConfigError(
+            f"ckpt_path={path}: it holds a {saved} model, but this run builds {wanted}; resume with the model overrides of the run that wrote it"
+        )
+    return ckpt
+
+
+def check_weights(path: str | Path, state_dict: Mapping[str, Any], model: torch.nn.Module) -> None:
+    """One sentence, not a 40-line load_state_dict error, when the saved weights do not fit `model`."""
+    own = model.state_dict()
+    missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
+    shapes = [k for k in own.keys() & state_dict.keys() if tuple(own[k].shape) != tuple(state_dict[k].shape)]
+    if missing or unexpected or shapes:
+        problems = [f"{len(missing)} missing (e.g. {missing[0]})"] if missing else []
+        problems += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
+        problems += [f"{shapes[0]} is {tuple(state_dict[shapes[0]].shape)} there but {tuple(own[shapes[0]].shape)} here"] if shapes else []
+        raise ConfigError(
+            f"ckpt_path={path}: its weights do not fit this model ({'; '.join(problems)}); use the model overrides of the run that wrote it"
+        )

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.checkpoint import TRUSTED_TARGETS, check_targets, load_model, read_checkpoint
+from genlab.checkpoint import TRUSTED_TARGETS, load_datamodule, load_model, read_checkpoint
 from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.loggers import quiet_lightning_tips
@@ -24,17 +24,6 @@ from genlab.metrics.extractors import check_spec
 
 #: The Lightning loop that runs a model's likelihood steps on each split.
 LIKELIHOOD_LOOPS = {"test": "test", "val": "validate"}
-
-
-def build_datamodule(
-    ckpt: dict[str, Any], overrides: Any, allowed: tuple[str, ...] = TRUSTED_TARGETS
-) -> tuple[pl.LightningDataModule, dict[str, Any]]:
-    """The checkpoint's dataset, with `overrides` (e.g. data_dir) applied; also returns its config."""
-    dataset_cfg = {**ckpt["genlab"]["dataset"], **(OmegaConf.to_container(overrides, resolve=True) if overrides else {})}
-    check_targets(dataset_cfg, allowed, where="dataset")
-    datamodule = instantiate(dataset_cfg)
-    datamodule.setup()
-    return datamodule, dataset_cfg
 
 
 def sample_metrics(cfg: DictConfig, model: Any, datamodule: Any, dataset_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -94,10 +83,11 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Evaluate `cfg.ckpt_path`; returns {key: {name, value, protocol}} and writes metrics.json."""
     quiet_lightning_tips()
     check_ranges(cfg)
-    ckpt = read_checkpoint(cfg.ckpt_path)
     allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
-    model = load_model(cfg.ckpt_path, allowed).to(cfg.device)
-    datamodule, dataset_cfg = build_datamodule(ckpt, cfg.dataset, allowed)
+    ckpt = read_checkpoint(cfg.ckpt_path, allowed)
+    model = load_model(cfg.ckpt_path, allowed, ckpt).to(cfg.device)
+    overrides = OmegaConf.to_container(cfg.dataset, resolve=True) if cfg.dataset else None
+    datamodule, dataset_cfg = load_datamodule(ckpt, overrides, allowed)
     if cfg.split not in datamodule.splits:
         raise ConfigError(f"split={cfg.split}: the dataset has splits {', '.join(datamodule.splits)}")
     loggers = [instantiate(node) for node in (cfg.logger or {}).values() if node is not None]

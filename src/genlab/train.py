@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
 from genlab.callbacks import AtomicCheckpointIO, NonFiniteLossError
+from genlab.checkpoint import check_resume, check_weights
 from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.launch import die_with_launcher, supervised_ranks
@@ -78,10 +79,10 @@ def resolve_resume(cfg: DictConfig) -> str | None:
             return None
         if not path.is_file():
             raise ConfigError(f"ckpt_path=last: no {path}; pass the run dir to resume with hydra.run.dir=<run dir>, or a checkpoint file")
-        return str(path)
-    path = Path(cfg.ckpt_path).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such file")
+    else:
+        path = Path(cfg.ckpt_path).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such file")
     run = path.parent.parent
     if path.parent.name == "checkpoints" and (run / "config.yaml").is_file():
         with open_dict(cfg):
@@ -96,10 +97,14 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_resume(cfg)
+    # Read and checked (weights_only, allow-listed targets, same family) before Lightning loads it.
+    resumed = check_resume(ckpt_path, cfg.model) if ckpt_path else None
     output_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.dataset)
     model = build_model(cfg)
     check_compatible(model, datamodule)
+    if resumed is not None:
+        check_weights(ckpt_path, resumed["state_dict"], model)
     callbacks = instantiate_group(cfg.callbacks)
     loggers = instantiate_group(cfg.logger)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
@@ -107,7 +112,8 @@ def train(cfg: DictConfig) -> float | None:
     for logger in loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "run": run_info()})
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    del resumed  # Lightning reads the file itself
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metric = trainer.callback_metrics.get(cfg.optimized_metric) if cfg.optimized_metric else None
     if cfg.test:
         trainer.test(model, datamodule=datamodule)

@@ -243,7 +243,7 @@ def test_sample_and_eval_from_a_checkpoint(compose_cfg, cli, unpaired_dir: Path,
         inputs = samples["inputs"]
     # Inputs: the first test B images, centre-cropped as for evaluation.
     from genlab.data import UnpairedFolderDataModule
-    from genlab.images import to_hwc_uint8
+    from genlab.images import from_uint8, to_hwc_uint8
 
     dm = UnpairedFolderDataModule(str(unpaired_dir), load_size=36, crop_size=32)
     assert np.array_equal(inputs, to_hwc_uint8(dm.images("test", "B", 3)))
@@ -252,9 +252,11 @@ def test_sample_and_eval_from_a_checkpoint(compose_cfg, cli, unpaired_dir: Path,
 
     # The same model run in-process on a folder of inputs (what `input=DIR` does).
     from genlab.checkpoint import load_model
+    from genlab.data.unpaired import read_images
 
     model = load_model(ckpt)
-    outputs = model.generate(2, 8, direction="AtoB", input=str(unpaired_dir / "testA"))
+    inputs = from_uint8(read_images(unpaired_dir / "testA", channels=3, size=32))
+    outputs = model.generate(2, 8, direction="AtoB", inputs=inputs)
     assert outputs["images"].shape == outputs["reconstructions"].shape == (2, 3, 32, 32)
     with pytest.raises(ValueError):
         model.generate(2, 8, direction="sideways")

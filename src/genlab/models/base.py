@@ -87,11 +87,16 @@ class GenerativeModule(pl.LightningModule):
             )
         ]
 
+    def input_domain(self, direction: str | None = None) -> str | None:
+        """The data domain whose images `generate` needs as `inputs` (CycleGAN: "A" or "B"); None: it
+        needs none. genlab-sample supplies them, so models never build datasets themselves."""
+        return None
+
     def generate(self, num_samples: int, batch_size: int, generator: torch.Generator | None = None, **options: Any) -> dict[str, Tensor]:
         """What genlab-sample writes: named image batches (float NCHW in [-1, 1]), "images" first.
 
         The default draws `sample` in chunks of `batch_size`. Families that take inputs (CycleGAN's
-        `direction`, `input`) override it; options a model does not use must be left unset (None).
+        `direction`, `inputs`) override it; options a model does not use must be left unset (None).
         """
         unused = sorted(key for key, value in options.items() if value is not None)
         if unused:
@@ -123,7 +128,10 @@ class GenerativeModule(pl.LightningModule):
             checkpoint["genlab"] = self.genlab_config
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.genlab_config = checkpoint.get("genlab", self.genlab_config)
+        # A resumed run keeps the config it was started with (its data_dir may have moved, say); the
+        # checkpoint's fills in only for a model built without one.
+        if self.genlab_config is None:
+            self.genlab_config = checkpoint.get("genlab")
 
 
 @contextlib.contextmanager

@@ -164,43 +164,31 @@ class CycleGAN(GenerativeModule):
             fake = forward(x.to(self.device))
             return fake, backward(fake)
 
+    def input_domain(self, direction: Direction | str | None = None) -> str:
+        """The domain whose images `generate` translates in `direction` (AtoB by default): "A" or "B"."""
+        return Direction(direction or Direction.AtoB).value[0]
+
     def generate(
         self,
         num_samples: int,
         batch_size: int,
         generator: torch.Generator | None = None,
         direction: Direction | str | None = None,
-        input: str | None = None,  # noqa: A002 - the CLI key's name
+        inputs: Tensor | None = None,
         **options: Any,
     ) -> dict[str, Tensor]:
-        """Translate `num_samples` images: the first ones of the dataset's test split of the source
-        domain, or of `input` (a folder of images or an .npz). Returns images (translated), inputs
-        and reconstructions."""
+        """Translate the first `num_samples` of `inputs` (float NCHW in [-1, 1], images of
+        `input_domain(direction)`). Returns images (translated), inputs and reconstructions."""
+        if inputs is None:
+            raise ConfigError("CycleGAN translates images: give it inputs (genlab-sample takes the test split's, or input=DIR_OR_NPZ)")
         direction = Direction(direction or Direction.AtoB)
-        inputs = self.source_images(direction, num_samples, input)
         outputs: dict[str, list[Tensor]] = {"images": [], "inputs": [], "reconstructions": []}
-        for chunk in inputs.split(batch_size):
+        for chunk in inputs[:num_samples].split(batch_size):
             fake, rec = self.translate_and_back(chunk, direction)
             outputs["images"].append(fake.cpu())
             outputs["inputs"].append(chunk.cpu())
             outputs["reconstructions"].append(rec.cpu())
         return {key: torch.cat(value) for key, value in outputs.items()}
-
-    def source_images(self, direction: Direction, n: int, input: str | None = None) -> Tensor:  # noqa: A002
-        """The first n images to translate, float NCHW in [-1, 1]."""
-        from genlab.data.unpaired import read_images
-        from genlab.errors import instantiate
-        from genlab.images import from_uint8
-
-        dataset_cfg = (self.genlab_config or {}).get("dataset")
-        if input is not None:
-            channels = dataset_cfg["channels"] if dataset_cfg else 3
-            size = dataset_cfg.get("crop_size") if dataset_cfg else None
-            return from_uint8(read_images(input, channels, size))[:n]
-        if dataset_cfg is None:
-            raise ConfigError("this model carries no dataset config: pass input=DIR_OR_NPZ")
-        datamodule = instantiate(dataset_cfg)
-        return datamodule.images("test", direction.value[0], n)
 
     def metric_streams(self, datamodule: Any, split: str, num_samples: int) -> list[MetricStream]:
         """FID & co. per direction: translations of `split`'s A images against its real B images
