@@ -129,3 +129,31 @@ def test_genlab_prepare_builds_the_entry_genlab_train_then_maps(compose_cfg, tmp
     dm = folder_module.ImageFolderDataModule(**{k: v for k, v in train_cfg.dataset.items() if k != "_target_"})
     dm.setup()
     assert len(decodes) == 30 and os.path.commonpath([dm.entry(), cache_dir]) == str(cache_dir)
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_train_on_one_entry_decoded_once(cli, tmp_path):
+    images, labels = mnist_t10k(64)
+    write_class_folders(tmp_path / "digits", images, labels)
+    cache = tmp_path / "ddp_cache"
+    result = cli(
+        "train",
+        "model=vae",
+        "model.nll_samples=2",
+        "trainer=ddp_cpu",
+        "dataset=image_folder",
+        f"dataset.data_dir={tmp_path / 'digits'}",
+        "dataset.image_size=16",
+        "dataset.channels=1",
+        "dataset.batch_size=8",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "~callbacks.sample_metrics",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"GENLAB_CACHE_DIR": str(cache)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Rank 0 prepared (Lightning's prepare_data), rank 1 mapped it: one build's log line and progress bar in both ranks' output.
+    assert result.stdout.count("decoding the dataset once") == 1 and result.stderr.count("genlab: preparing train") == 1
+    entries = list((cache / "prepared").iterdir())
+    assert len(entries) == 1 and prepared.is_complete(entries[0])
