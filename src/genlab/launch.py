@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ LAUNCHER_PID = "GENLAB_LAUNCHER_PID"
 POLL_S = 0.2
 #: How long children may take to exit after rank 0 finished a job successfully.
 FINISH_S = 60.0
+#: How long children may take to exit by themselves after rank 0 failed (to learn whether one failed first).
+CHILD_EXIT_S = 3.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -96,11 +99,24 @@ def kill_all(children: list[subprocess.Popen]) -> None:
 
 
 def finish(children: list[subprocess.Popen], timeout: float = FINISH_S) -> None:
-    """After rank 0 succeeded: wait (bounded) for the children, then kill whatever is left."""
+    """Wait up to `timeout` s in all for the children to exit by themselves, then kill whatever is left."""
+    deadline = time.monotonic() + timeout
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=timeout)
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
     kill_all(children)
+
+
+def first_failure(supervisors: list[RankSupervisor]) -> tuple[int, int] | None:
+    """(rank, exit code) of the first child that failed by itself, not by our kill."""
+    for supervisor in supervisors:
+        if supervisor.failed:
+            return supervisor.failed
+    for supervisor in supervisors:
+        for rank, child in enumerate(supervisor.children, start=1):
+            if child.returncode and child.returncode != -signal.SIGKILL:
+                return rank, child.returncode
+    return None
 
 
 @contextlib.contextmanager
@@ -121,20 +137,28 @@ def supervised_ranks() -> Iterator[None]:
     os.environ[LAUNCHER_PID] = str(os.getpid())
     try:
         yield
-    except BaseException:
+    except Exception as err:
+        # Rank 0's error may only echo a child's (gloo: "Connection closed by peer"): give the
+        # children a moment to exit by themselves, and name the one that failed first.
+        children = [c for s in supervisors for c in s.children]
+        finish(children, timeout=CHILD_EXIT_S)
+        failed = first_failure(supervisors)
+        if failed:
+            raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}") from err
+        raise
+    except BaseException:  # interrupted (KeyboardInterrupt, SystemExit from SIGTERM): stop at once
         for supervisor in supervisors:
-            supervisor.stop()
             kill_all(supervisor.children)
         raise
     else:
         for supervisor in supervisors:
             finish(supervisor.children)
-            supervisor.stop()
-        failed = next((s.failed for s in supervisors if s.failed), None)
-        failed = failed or next(((r, c.returncode) for s in supervisors for r, c in enumerate(s.children, 1) if c.returncode), None)
+        failed = first_failure(supervisors)
         if failed:
             raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}")
     finally:
+        for supervisor in supervisors:
+            supervisor.stop()
         subprocess_script._launch_process_observer = saved_observer
         if saved_pid is None:
             os.environ.pop(LAUNCHER_PID, None)

@@ -1,0 +1,51 @@
+"""Faults injected into one rank of a DDP job (importable by the CLI subprocesses: PYTHONPATH=<repo>)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+
+class FailAt(pl.Callback):
+    """On global rank `rank`: at `setup` (batch=None, before training) or at the start of training
+    batch `batch`, raise (`how=raise`), exit without cleanup (`how=exit`) or stop responding (`how=hang`).
+    With `touch`, every rank writes `<touch>.<rank>` when it reaches that point (tests wait on it)."""
+
+    def __init__(self, rank: int, batch: int | None = None, how: str = "raise", touch: str | None = None) -> None:
+        self.rank, self.batch, self.how, self.touch = rank, batch, how, touch
+
+    def _maybe_fail(self, trainer: pl.Trainer) -> None:
+        if self.touch:
+            Path(f"{self.touch}.{trainer.global_rank}").write_text(str(os.getpid()))
+        if trainer.global_rank != self.rank:
+            return
+        if self.how == "raise":
+            raise RuntimeError(f"injected fault on rank {self.rank}")
+        if self.how == "exit":
+            os._exit(3)
+        if self.how == "hang":
+            time.sleep(3600)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.batch is None:
+            self._maybe_fail(trainer)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        if batch_idx == self.batch and trainer.current_epoch == 0:
+            self._maybe_fail(trainer)
+
+
+class Slow(pl.Callback):
+    """Every rank sleeps `seconds` before each training batch and writes `<touch>.<rank>` at the first:
+    a job that is reliably mid-epoch while a test interrupts it."""
+
+    def __init__(self, seconds: float, touch: str) -> None:
+        self.seconds, self.touch = seconds, touch
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        Path(f"{self.touch}.{trainer.global_rank}").write_text(str(os.getpid()))
+        time.sleep(self.seconds)
