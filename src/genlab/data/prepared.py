@@ -199,10 +199,11 @@ class PreparedImages(ImageTensorDataset):
 
     def __getitems__(self, indices: list[int] | Tensor) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(indices, device=self.full.device)
-        if not (self.random_crop or self.flip):
-            images = self.images[idx].contiguous()
-        else:
+        if self.random_crop or self.flip:
             images = self._augmented(idx)
+        else:  # index whole H x W x C rows of the stored array (contiguous reads), then crop and transpose
+            offset, size = (self.full.shape[1] - self.size) // 2, self.size
+            images = self.full[idx][:, offset : offset + size, offset : offset + size].permute(0, 3, 1, 2).contiguous()
         if self.dynamic_binarization:
             images = bernoulli_uint8(images)
         return from_uint8(images), self.labels[idx]
