@@ -132,7 +132,7 @@ def check_weights(path: str | Path, state_dict: Mapping[str, Any], model: torch.
     """One sentence, not a 40-line load_state_dict error, when the saved weights do not fit `model`."""
     own = model.state_dict()
     missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
-    shapes = [k for k in own.keys() & state_dict.keys() if tuple(own[k].shape) != tuple(state_dict[k].shape)]
+    shapes = sorted(k for k in own.keys() & state_dict.keys() if tuple(own[k].shape) != tuple(state_dict[k].shape))
     if missing or unexpected or shapes:
         problems = [f"{len(missing)} missing (e.g. {missing[0]})"] if missing else []
         problems += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
