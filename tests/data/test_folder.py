@@ -212,13 +212,16 @@ def test_a_class_conditional_model_on_an_unlabelled_folder_fails_before_training
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_the_sample_metrics_score_a_gan_on_a_labelled_folder(compose_cfg, mnist_pngs, one_thread):
-    # The classifier feature extractor learns the folder classes; val/fid compares against the folder's val split.
+@pytest.mark.parametrize(("model", "labels"), [("cgan", "auto"), ("gan", "none")], ids=["labelled-classifier", "unlabelled-fallback"])
+def test_the_sample_metrics_score_a_gan_on_a_folder(compose_cfg, mnist_pngs, one_thread, model, labels):
+    # Labelled: the classifier feature extractor learns the folder classes; unlabelled: it falls back
+    # to random CNN features. val/fid compares samples against the folder's val split.
     root, _, _ = mnist_pngs
     cfg = compose_cfg(
-        "model=cgan",
+        f"model={model}",
         "dataset=image_folder",
         f"dataset.data_dir={root}",
+        f"dataset.labels={labels}",
         "dataset.image_size=16",
         "dataset.channels=1",
         "debug=limit",
