@@ -77,6 +77,25 @@ def test_a_grid_sweep_on_ddp_runs_each_job_once_with_its_values_on_every_rank(cl
     assert_each_job_ran_once_on_both_ranks(tmp_path, jobs)
 
 
+def test_a_fast_dev_run_sweep_ends_with_a_one_line_summary_not_a_traceback(cli, tmp_path):
+    # The smoke test of lightning-hydra-template in genlab's terms (issue 15): fast_dev_run computes no
+    # val/fid, so every trial fails, and the sweep says so in one line.
+    sweep = tmp_path / "sweep"
+    command = [
+        "-m",
+        "hparams_search=gan_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=5",
+        "++trainer.fast_dev_run=true",
+    ]
+    result = cli("train", *command, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    line = "genlab: study gan_digits: 2 trials (2 fail); no trial returned a finite val/fid (trainer.fast_dev_run computes no sample metrics)"
+    assert line in result.stdout.splitlines()
+    assert [t.state for t in study(sweep, "gan_digits").trials] == [optuna.trial.TrialState.FAIL] * 2
+
+
 def test_a_diverging_trial_scores_inf_and_the_sweep_goes_on(cli, tmp_path):
     sweep = tmp_path / "sweep"
     result = cli("train", "-m", *VAE, "model.lr=1e-3,1e9", *QUICK, f"hydra.sweep.dir={sweep}")

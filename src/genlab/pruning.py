@@ -2,8 +2,8 @@
 evaluation, and stop training when the study's pruner says so.
 
 genlab's sweeper (`hydra_plugins.genlab_optuna_sweeper`) adds this callback to every job it
-launches, with the study's storage URL, study name and trial number (`genlab.studies.trial_override`). The pruner
-itself lives with the study (`hydra.sweeper.pruner`): the job only asks it.
+launches, with the study's storage URL, study name and trial number (`genlab.studies.trial_override`).
+The job builds the study's pruner (`hydra.sweeper.pruner`) from the spec the sweeper saved in the study.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from genlab.pruners import PRUNER_ATTR, build_pruner
 from genlab.studies import PRUNED_AT, TRIAL_FILE, open_storage
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class OptunaTrialCallback(pl.Callback):
         import optuna
 
         storage = open_storage(self.storage_url)
-        study = optuna.load_study(study_name=self.study_name, storage=storage)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(self.study_name), self.trial_number)
+        study_id = storage.get_study_id_from_name(self.study_name)
+        pruner = build_pruner(storage.get_study_system_attrs(study_id).get(PRUNER_ATTR))
+        study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=pruner)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
         self.trial = optuna.Trial(study, trial_id)
         # A resumed job (requeued on a cluster) goes on counting from the evaluations already reported.
         reported = storage.get_trial(trial_id).intermediate_values

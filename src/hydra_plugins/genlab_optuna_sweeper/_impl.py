@@ -20,9 +20,8 @@ from optuna.trial import TrialState
 
 from genlab import studies
 from genlab.errors import ConfigError
+from genlab.pruners import PRUNER_ATTR, build_pruner, pruner_spec
 from genlab.sweep_report import write_study_file
-
-from ._pruners import build_pruner
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +115,7 @@ class OptunaSweep:
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
 
     def create_study(self, space: dict[str, BaseDistribution]) -> tuple[optuna.Study, Any]:
-        # Hydra instantiates the sweeper's nested `_target_` nodes with it: the sampler is built already
-        # (the grid sampler as a partial awaiting its search space).
-        sampler = instantiate(self.sampler_cfg) if isinstance(self.sampler_cfg, DictConfig) else self.sampler_cfg
+        sampler = instantiate(self.sampler_cfg)  # the grid sampler: a partial awaiting its search space
         if callable(sampler) and not isinstance(sampler, optuna.samplers.BaseSampler):  # grid: a partial awaiting its space
             sampler = sampler(grid(space))
         self.storage = studies.open_storage(self.storage_url, self.heartbeat_interval, self.grace_period, self.max_retry)
@@ -130,6 +127,8 @@ class OptunaSweep:
             direction=self.direction,
             load_if_exists=True,
         )
+        study_id = self.storage.get_study_id_from_name(study.study_name)
+        self.storage.set_study_system_attr(study_id, PRUNER_ATTR, pruner_spec(self.pruner_cfg))
         metric = OmegaConf.select(self.config, "optimized_metric", default=None)
         if metric and study.metric_names is None:
             study.set_metric_names([str(metric)])
@@ -190,6 +189,14 @@ class OptunaSweep:
             _ = crashed[0].return_value  # re-raises the job's exception (Hydra's JobReturn)
 
     def tell(self, study: optuna.Study, trial: optuna.Trial, value: Any) -> None:
+        try:
+            self._tell(study, trial, value)
+        except RuntimeError as err:
+            # GridSampler stops the study once the grid is used up, which Optuna allows only inside optimize().
+            if "Study.stop" not in str(err):
+                raise
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, value: Any) -> None:
         frozen = self.storage.get_trial(trial._trial_id)
         if frozen.state.is_finished():  # failed meanwhile as stale (the worker stalled past the grace period)
             return

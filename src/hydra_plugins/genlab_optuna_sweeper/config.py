@@ -72,6 +72,8 @@ class NSGAIISamplerConfig:
 @dataclass
 class GenlabOptunaSweeperConf:
     _target_: str = "hydra_plugins.genlab_optuna_sweeper.sweeper.GenlabOptunaSweeper"
+    # The sweeper builds sampler and pruner itself: the pruner's spec also goes to the jobs (genlab.pruners).
+    _recursive_: bool = False
     defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
     sampler: Any = MISSING
     # minimize | maximize (genlab optimises one metric: `optimized_metric`).
