@@ -22,13 +22,27 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from genlab.images import to_unit
 from genlab.metrics import cache
+from genlab.metrics.coverage import ClassHistogram, class_coverage
 from genlab.metrics.dist import barrier, rank_and_world, shard
 from genlab.metrics.extractors import ExtractorSpec, FeatureExtractor, Precomputed
+from genlab.metrics.floor import cached_floor
 from genlab.metrics.precision_recall import ImprovedPrecisionRecall
 from genlab.metrics.streams import MetricStream
 
 #: Human-readable metric names; prefixed with the extractor ("classifier FID", "inception FID").
-DISPLAY = {"fid": "FID", "kid_mean": "KID", "kid_std": "KID std", "is_mean": "IS", "is_std": "IS std", "precision": "precision", "recall": "recall"}
+DISPLAY = {
+    "fid": "FID",
+    "kid_mean": "KID",
+    "kid_std": "KID std",
+    "is_mean": "IS",
+    "is_std": "IS std",
+    "precision": "precision",
+    "recall": "recall",
+    "class_kl": "class KL",
+    "max_class_share": "max class share",
+    "min_class_share": "min class share",
+    "classes_below_half": "classes below half share",
+}
 
 
 class StreamSource(Protocol):
@@ -45,7 +59,9 @@ def build_extractor(spec: ExtractorSpec, datamodule: Any, dataset_key: str, cach
 
 class SampleMetrics:
     """Computes `{"fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall"}` (+ stream
-    suffixes) and, for each, its protocol. IS needs an extractor with class logits."""
+    suffixes) and, for each, its protocol. Extractors with class logits add IS and mode coverage
+    (`class_kl`, `max_class_share`, `min_class_share`, `classes_below_half`; genlab.metrics.coverage).
+    Each metric `K` but the spreads also gets `K_floor`, its real-vs-real value (genlab.metrics.floor)."""
 
     def __init__(
         self,
@@ -85,33 +101,66 @@ class SampleMetrics:
 
     def reference_features(self, stream: MetricStream, device: torch.device | str = "cpu") -> Tensor:
         """Features of the stream's real images: from the cache, else computed by rank 0 and cached."""
+        return self.reference(stream, device)[0]
+
+    def reference(self, stream: MetricStream, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor | None]:
+        """(features, class logits or None) of the stream's real images, cached like `reference_features`."""
         path = self.reference_path(stream.reference)
         if path is None:
-            return self.features(stream.real(), device)[0]
+            return self.features(stream.real(), device)
         rank, _ = rank_and_world()
-        if rank == 0 and cache.load(path) is None:
-            cache.save_atomic({"features": self.features(stream.real(), device)[0]}, path)
+        saved = cache.load(path) if rank == 0 else None
+        # Entries written before coverage existed hold features only: redo them once.
+        if rank == 0 and (saved is None or (self.extractor.num_classes and saved.get("logits") is None)):
+            features, logits = self.features(stream.real(), device)
+            cache.save_atomic({"features": features, "logits": logits}, path)
         barrier()
-        return cache.load(path)["features"]
+        saved = cache.load(path)
+        return saved["features"], saved.get("logits")
 
     # -- generated side -------------------------------------------------------------------------
-    def _metrics(self, n_real: int, n_fake: int, device: torch.device | str) -> dict[str, Any]:
+    def _metrics(self, n_real: int, n_fake: int, device: torch.device | str, sync: bool = True) -> dict[str, Any]:
+        """Fresh torchmetrics states; `sync=False` keeps compute() local to this process (floors:
+        every rank holds all the features already)."""
         d, k = self.extractor.num_features, self.extractor.num_classes
         with warnings.catch_warnings():  # "KID/IS will save all extracted features in buffer": intended
             warnings.simplefilter("ignore", UserWarning)
             metrics = {
-                "fid": FrechetInceptionDistance(feature=Precomputed(d)),
+                "fid": FrechetInceptionDistance(feature=Precomputed(d), sync_on_compute=sync),
                 "kid": KernelInceptionDistance(
-                    feature=Precomputed(d), subsets=self.kid_subsets, subset_size=max(2, min(self.kid_subset_size, n_real, n_fake))
+                    feature=Precomputed(d),
+                    subsets=self.kid_subsets,
+                    subset_size=max(2, min(self.kid_subset_size, n_real, n_fake)),
+                    sync_on_compute=sync,
                 ),
-                "pr": ImprovedPrecisionRecall(k=self.precision_recall_k),
+                "pr": ImprovedPrecisionRecall(k=self.precision_recall_k, sync_on_compute=sync),
             }
             if k:
-                metrics["is"] = InceptionScore(feature=Precomputed(k), splits=self.is_splits)
+                metrics["is"] = InceptionScore(feature=Precomputed(k), splits=self.is_splits, sync_on_compute=sync)
+                metrics["classes"] = ClassHistogram(k, sync_on_compute=sync)
         return {name: m.to(device) for name, m in metrics.items()}
 
+    def _values(self, metrics: dict[str, Any], real_logits: Tensor | None) -> dict[str, float]:
+        """compute() every metric; mode coverage against `real_logits`' classes when given."""
+        # KID and IS draw random subsets: the same seed on every rank and every call.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            values = {"fid": metrics["fid"].compute()}
+            values["kid_mean"], values["kid_std"] = metrics["kid"].compute()
+            if "is" in metrics:
+                values["is_mean"], values["is_std"] = metrics["is"].compute()
+            values["precision"], values["recall"] = metrics["pr"].compute()
+        values = {name: float(v) for name, v in values.items()}
+        if "classes" in metrics and real_logits is not None:
+            real_counts = torch.bincount(real_logits.argmax(1), minlength=self.extractor.num_classes)
+            values.update(class_coverage(metrics["classes"].compute().cpu(), real_counts))
+        return values
+
     @torch.no_grad()
-    def compute_stream(self, stream: MetricStream, real_features: Tensor, device: torch.device | str = "cpu") -> dict[str, float]:
+    def compute_stream(
+        self, stream: MetricStream, real_features: Tensor, device: torch.device | str = "cpu", real_logits: Tensor | None = None
+    ) -> dict[str, float]:
+        """The metrics of one stream; with `real_logits` (the reference's class logits) mode coverage too."""
         rank, world = rank_and_world()
         metrics = self._metrics(len(real_features), stream.num_fake, device)
         mine = shard(len(real_features), rank, world)
@@ -134,16 +183,25 @@ class SampleMetrics:
         metrics["kid"].update(feats, real=False)
         metrics["pr"].update(feats, real=False)
         if "is" in metrics:
-            metrics["is"].update(torch.cat(fake_logits) if fake_logits else torch.zeros(0, self.extractor.num_classes, device=device))
-        # KID and IS draw random subsets: the same seed on every rank and every call.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            values = {"fid": metrics["fid"].compute()}
-            values["kid_mean"], values["kid_std"] = metrics["kid"].compute()
-            if "is" in metrics:
-                values["is_mean"], values["is_std"] = metrics["is"].compute()
-            values["precision"], values["recall"] = metrics["pr"].compute()
-        return {name: float(v) for name, v in values.items()}
+            logits = torch.cat(fake_logits) if fake_logits else torch.zeros(0, self.extractor.num_classes, device=device)
+            metrics["is"].update(logits)
+            metrics["classes"].update(logits)
+        return self._values(metrics, real_logits)
+
+    @torch.no_grad()
+    def real_vs_real(
+        self, real: Tensor, real_logits: Tensor | None, other: Tensor, other_logits: Tensor | None, device: torch.device | str = "cpu"
+    ) -> dict[str, float]:
+        """Every metric with the features `other` (real images) in place of generated ones, computed
+        locally on each process (see genlab.metrics.floor)."""
+        metrics = self._metrics(len(real), len(other), device, sync=False)
+        for name in ("fid", "kid", "pr"):
+            metrics[name].update(real.to(device), real=True)
+            metrics[name].update(other.to(device), real=False)
+        if "is" in metrics and other_logits is not None:
+            metrics["is"].update(other_logits.to(device))
+            metrics["classes"].update(other_logits.to(device))
+        return self._values(metrics, real_logits)
 
     def protocol(self, stream: MetricStream, num_real: int, image_size: int | None) -> dict[str, Any]:
         return {
@@ -167,17 +225,26 @@ class SampleMetrics:
         protocols: dict[str, Any] = {}
         streams = model.metric_streams(datamodule, split, self.num_samples)
         for stream in streams:
-            real = self.reference_features(stream, device)
+            real, real_logits = self.reference(stream, device)
             protocol = self.protocol(stream, len(real), getattr(datamodule, "image_size", None))
-            for name, value in self.compute_stream(stream, real, device).items():
+            for name, value in self.compute_stream(stream, real, device, real_logits).items():
                 values[name + stream.suffix], protocols[name + stream.suffix] = value, protocol
+            floor = cached_floor(self, datamodule, stream.reference, real, real_logits, device)
+            for name, value in (floor[0] if floor is not None else {}).items():
+                values[f"{name}{stream.suffix}_floor"], protocols[f"{name}{stream.suffix}_floor"] = value, {**protocol, **floor[1]}
         if len(streams) > 1 and "fid" not in values:
             values["fid"] = sum(values[f"fid{s.suffix}"] for s in streams) / len(streams)
             protocols["fid"] = {"mean_of": [f"fid{s.suffix}" for s in streams]}
+            if all(f"fid{s.suffix}_floor" in values for s in streams):
+                values["fid_floor"] = sum(values[f"fid{s.suffix}_floor"] for s in streams) / len(streams)
+                protocols["fid_floor"] = {"mean_of": [f"fid{s.suffix}_floor" for s in streams]}
         return values, protocols
 
     def display_name(self, key: str) -> str:
         """`fid_a2b` -> `classifier FID (a2b)`: the extractor is always part of the name."""
+        floor = key.endswith("_floor")
+        key = key.removesuffix("_floor")
         base = max((k for k in DISPLAY if key == k or key.startswith(k + "_")), key=len, default=key)
         suffix = key[len(base) :].lstrip("_")
-        return f"{self.extractor.name} {DISPLAY.get(base, base)}" + (f" ({suffix})" if suffix else "")
+        name = f"{self.extractor.name} {DISPLAY.get(base, base)}" + (f" ({suffix})" if suffix else "")
+        return f"{name}, real-vs-real floor" if floor else name
