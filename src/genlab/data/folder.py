@@ -121,10 +121,10 @@ class ImageFolderDataModule(PreparedImageDataModule):
     def _split_files(self) -> dict[str, list[Path]]:
         """{split: files}; aliases for the splits that reuse another's files."""
         if not self.split_layout:
-            return self._hash_split(self._images(self.root), "test")
+            return self._hash_split(self._images(self.root))
         present = {s: self._images(self.root / s) for s in SPLIT_DIRS if (self.root / s).is_dir()}
         if "val" not in present and "test" not in present:
-            return self._hash_split(present["train"], "test")
+            return self._hash_split(present["train"])
         if "val" not in present or "test" not in present:
             missing, given = ("val", "test") if "val" not in present else ("test", "val")
             self.split_aliases = {missing: given}
@@ -134,11 +134,12 @@ class ImageFolderDataModule(PreparedImageDataModule):
         files = scan(folder)
         if not files:
             raise ConfigError(
-                f"dataset.data_dir: {folder} holds no image files (looked recursively for {', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...)"
+                f"dataset.data_dir: {folder} holds no image files (looked recursively for .png, .jpg, .jpeg, .webp, .bmp, .tif, ...: any format PIL reads)"
             )
         return files
 
-    def _hash_split(self, files: list[Path], alias: str) -> dict[str, list[Path]]:
+    def _hash_split(self, files: list[Path]) -> dict[str, list[Path]]:
+        """train and val by a hash of each file's path; test is val."""
         held_out = [hash_fraction(p.relative_to(self.root).as_posix()) < self.val_fraction for p in files]
         splits = {"train": [p for p, h in zip(files, held_out) if not h], "val": [p for p, h in zip(files, held_out) if h]}
         for name, chosen in splits.items():
@@ -147,7 +148,7 @@ class ImageFolderDataModule(PreparedImageDataModule):
                     f"dataset.val_fraction={self.val_fraction}: none of the {len(files)} images under {self.root} falls in the {name} split; "
                     f"change it or add train/ and val/ folders"
                 )
-        self.split_aliases = {alias: "val"}
+        self.split_aliases = {"test": "val"}
         return splits
 
     def _class_dir(self, path: Path) -> str | None:

@@ -256,6 +256,7 @@ class PreparedImageDataModule(InMemoryImageDataModule):
         if self.load_size < image_size:
             raise ConfigError(f"dataset.load_size={self.load_size}: must be at least dataset.image_size={image_size}")
         self.full: dict[str, Tensor] = {}
+        self._entry: Path | None = None
 
     def plan(self) -> dict[str, SplitPlan]:
         """{"train": ..., "val": ..., "test": ...}: what to decode (splits may share a plan)."""
@@ -266,8 +267,11 @@ class PreparedImageDataModule(InMemoryImageDataModule):
         raise NotImplementedError
 
     def entry(self) -> Path:
-        key = {**self.cache_key(), "load_size": self.load_size, "channels": self.channels}
-        return entry_dir(self.cache_dir, self.cache_name, key)
+        """This dataset's entry; the files are fingerprinted once per datamodule (a stat per file)."""
+        if self._entry is None:
+            key = {**self.cache_key(), "load_size": self.load_size, "channels": self.channels}
+            self._entry = entry_dir(self.cache_dir, self.cache_name, key)
+        return self._entry
 
     def prepare_data(self) -> None:
         prepare(self.entry(), self.plan, (self.load_size, self.load_size, self.channels), self.skip_bad_files)
