@@ -9,8 +9,8 @@ Paths (batch 64, one process, no loader workers, like genlab's defaults):
   dcgan      D+G training steps of the `experiment=dcgan_cifar10` nets (latent 100, width 64) on
              random batches: what the data path has to keep up with.
 The folder: N crops of scikit-image's colour photographs saved as CelebA-sized 178 x 218 JPEGs
-(quality 95) or PNGs. "decode per core" is the decode path on one thread; a GPU that trains at R
-images/s needs R / that rate cores to decode on the fly, and none with the prepared cache.
+(quality 95) or PNGs. PIL decodes on one core, so `decode` is the decode rate per core: a GPU that
+trains at R images/s needs R / that rate cores to decode on the fly, and none with the prepared cache.
 
     python benchmarks/data_paths.py [--images 512] [--sizes 32 64] [--repeats 3] [--format jpg png]
 """
@@ -104,13 +104,10 @@ def measure(root: Path, cache: Path, size: int, repeats: int, batch: int) -> dic
     resident.setup()
     files = dm.files["train"]
     n = len(files)
-    results: dict[str, list[float]] = {"decode": [], "decode_1thread": [], "prepared": [], "device": [], "dcgan": []}
-    threads = torch.get_num_threads()
+    results: dict[str, list[float]] = {"decode": [], "prepared": [], "device": [], "dcgan": []}
     for _ in range(repeats):  # interleaved: a busy neighbour slows every path alike
+        # PIL decodes on one core: with --threads 1 (the default) this is the decode rate per core.
         results["decode"].append(rate(DataLoader(DecodePerItem(files, size), batch_size=batch, shuffle=True), n))
-        torch.set_num_threads(1)
-        results["decode_1thread"].append(rate(DataLoader(DecodePerItem(files, size), batch_size=batch, shuffle=True), n))
-        torch.set_num_threads(threads)
         results["prepared"].append(rate(dm.train_dataloader(), 20 * n))
         results["device"].append(rate(resident.train_dataloader(), 20 * n))
         results["dcgan"].append(dcgan_rate(size, batch, steps=3))
