@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -97,8 +99,6 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_p
         path = url[len(JOURNAL) :]
         if not path.startswith("/"):
             raise ConfigError(f"hydra.sweeper.storage={url}: a journal storage needs an absolute path, journal:///abs/path.log")
-        from pathlib import Path
-
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # The open(2)-based lock works on NFS and Lustre too, unlike the default symlink lock on some of them.
         backend = JournalFileBackend(path, lock_obj=optuna.storages.journal.JournalFileOpenLock(path))
@@ -107,11 +107,15 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_p
         raise ConfigError(
             f"hydra.sweeper.storage={url}: expected an RDB URL (sqlite:///..., postgresql://..., mysql://...) or journal:///abs/path.log"
         )
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "heartbeat_stale_trial_callback": callback}
     # Several workers starting at once may race to create the schema: retry after a short, random wait.
     for attempt in range(5):
         try:
-            return RDBStorage(url, **(kwargs if heartbeat_interval else {}))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval, since Optuna 2.9
+                return RDBStorage(url, **(kwargs if heartbeat_interval else {}))
         except Exception:
             if attempt == 4:
                 raise
@@ -122,8 +126,6 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_p
 def absolute_url(url: str | None) -> str | None:
     """`sqlite:///relative.db` -> `sqlite:////abs/relative.db`: jobs and genlab-sweep-report may run elsewhere."""
     if url and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        from pathlib import Path
-
         return "sqlite:///" + str(Path(url[len("sqlite:///") :]).resolve())
     return url
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
@@ -21,4 +22,10 @@ class GenlabOptunaSweeper(Sweeper):
         self.sweep_impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> None:
-        self.sweep_impl.sweep(arguments)
+        from genlab.errors import ConfigError
+
+        try:
+            self.sweep_impl.sweep(arguments)
+        except ConfigError as err:  # a bad sweeper setting: one sentence, before any job ran (as genlab-train does)
+            print(f"genlab: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
