@@ -63,13 +63,21 @@ def likelihood_metrics(cfg: DictConfig, model: Any, datamodule: Any, loggers: li
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
-    rows = [("metric", "key", "value")] + [(r["name"], k, f"{r['value']:.4f}") for k, r in results.items()]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    """One row per metric with its real-vs-real floor (`<key>_floor`, genlab.metrics.floor) beside it."""
+    floors = {k.removesuffix("_floor"): r for k, r in results.items() if k.endswith("_floor")}
+    rows = [("metric", "key", "value", "real-vs-real floor")] + [
+        (r["name"], k, f"{r['value']:.4f}", f"{floors[k]['value']:.4f}" if k in floors else "")
+        for k, r in results.items()
+        if not k.endswith("_floor")
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    for floor in {r["protocol"].get("floor"): None for r in floors.values()}:  # each distinct floor protocol once
+        lines += [f"floor: {floor}"] if floor else []
     seen = []
     for r in results.values():
         p = r["protocol"]
-        if "extractor" in p and p not in seen:
+        if "extractor" in p and "floor" not in p and p not in seen:
             seen.append(p)
             acc = f", {p['heldout_split']} accuracy {p['accuracy']:.4f}" if "accuracy" in p else ""
             lines.append(

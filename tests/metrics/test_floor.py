@@ -11,9 +11,11 @@ import torch
 import torch.multiprocessing as mp
 
 from genlab.data import DigitsDataModule
+from genlab.eval import evaluate, format_table
 from genlab.images import from_uint8
 from genlab.metrics import ClassifierFeatures, MetricStream, SampleMetrics, dataset_key
 from genlab.metrics.floor import FLOORED
+from genlab.train import train
 from tests.metrics.conftest import DIGITS_CONFIG
 from tests.metrics.helpers import stream_of
 
@@ -145,3 +147,47 @@ def test_floors_and_coverage_under_two_gloo_processes_equal_one_process(digits_c
         assert distributed.keys() == single.keys()
         for key, value in single.items():
             assert distributed[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+
+
+def test_genlab_eval_prints_each_metric_next_to_its_floor_and_writes_both(compose_cfg, tmp_path, metrics_cache, one_thread):
+    run = compose_cfg(
+        "debug=limit", "trainer.max_epochs=1", "logger=[]", "callbacks.sample_metrics=null", "callbacks.sample_grid=null", "model.monitor=null"
+    )
+    train(run)
+    cfg = compose_cfg(
+        f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}",
+        "metrics.num_samples=200",
+        "metrics.kid_subsets=10",
+        f"metrics.cache_dir={metrics_cache}",
+        "logger=[]",
+        config_name="eval",
+    )
+    results = evaluate(cfg)
+    assert results["test/fid_floor"]["name"] == "classifier FID, real-vs-real floor"
+    assert "'test' against the 179 of split 'val'" in results["test/fid_floor"]["protocol"]["floor"]
+    record = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert {"test/fid_floor", "test/kid_mean_floor", "test/precision_floor", "test/recall_floor", "test/class_kl_floor"} <= record.keys()
+    lines = format_table(results).splitlines()
+    assert lines[0].split() == ["metric", "key", "value", "real-vs-real", "floor"]
+    fid_row = next(line for line in lines if " test/fid " in line)
+    assert fid_row.split()[-2:] == [f"{results['test/fid']['value']:.4f}", f"{results['test/fid_floor']['value']:.4f}"]
+    assert not any("_floor" in line.split()[2] for line in lines[1:] if line.startswith("classifier"))  # no rows of their own
+    assert any(line.startswith("floor: real vs real: 179 images of split 'test'") for line in lines)
+
+
+def test_training_logs_floors_and_coverage_in_metrics_jsonl(compose_cfg, tmp_path, metrics_cache, one_thread):
+    cfg = compose_cfg(
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "logger=[]",
+        "callbacks.sample_grid=null",
+        "metrics.num_samples=200",
+        "metrics.kid_subsets=10",
+        f"metrics.cache_dir={metrics_cache}",
+    )
+    train(cfg)
+    [record] = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    values = record["values"]
+    assert {"val/fid", "val/fid_floor", "val/kid_mean_floor", "val/class_kl", "val/max_class_share", "val/classes_below_half"} <= values.keys()
+    assert values["val/fid_floor"] < values["val/fid"]  # a few batches of training are far from real
+    assert record["protocol"]["fid_floor"]["floor"].startswith("real vs real: 179 images of split 'val' against the 179 of split 'test'")
