@@ -27,6 +27,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
+
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +167,18 @@ def supervised_ranks() -> Iterator[None]:
             os.environ.pop(LAUNCHER_PID, None)
         else:
             os.environ[LAUNCHER_PID] = saved_pid
+
+
+#: trainer.accelerator values that run on GPUs (what a Slurm job must request).
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def gpus_per_node(accelerator: str, devices: Any) -> int | None:
+    """`hydra.launcher.gpus_per_node` for a trainer (`${genlab.gpus_per_node:...}` in conf/hydra/launcher/slurm.yaml):
+    its devices on GPUs, none (null) on CPU, where asking for GPUs gets a job refused."""
+    return int(devices) if str(accelerator) in GPU_ACCELERATORS else None
+
+
+# Registered on import: genlab-train imports this module before Hydra composes the launcher's config.
+if not OmegaConf.has_resolver("genlab.gpus_per_node"):
+    OmegaConf.register_new_resolver("genlab.gpus_per_node", gpus_per_node)

@@ -21,6 +21,7 @@ from genlab.callbacks import AtomicCheckpointIO, NonFiniteLossError
 from genlab.checkpoint import check_resume, check_weights
 from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
+from genlab.history import ContinuesHistory, ResumePoint
 from genlab.launch import die_with_launcher, supervised_ranks
 from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
@@ -107,6 +108,11 @@ def train(cfg: DictConfig) -> float | None:
         check_weights(ckpt_path, resumed["state_dict"], model)
     callbacks = instantiate_group(cfg.callbacks)
     loggers = instantiate_group(cfg.logger)
+    if resumed is not None:  # loggers continue the run's records, each step once (genlab.history)
+        point = ResumePoint.of(resumed)
+        for recorder in (*loggers, *callbacks):
+            if isinstance(recorder, ContinuesHistory):
+                recorder.continue_history(point)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
     save_resolved_config(cfg, output_dir)
     for logger in loggers:
@@ -148,7 +154,8 @@ def main(cfg: DictConfig) -> float | None:
             raise
         # A diverged or crashed trial scores inf, so the sweeper (Optuna) records it and goes on.
         log.exception("genlab: trial failed, reporting inf to the sweeper")
-        write_result(cfg.paths.output_dir, cfg.optimized_metric, math.inf, f"{type(err).__name__}: {err}")
+        if rank_zero_only.rank == 0:  # on Slurm every rank runs the sweep job: one result file, rank 0's
+            write_result(cfg.paths.output_dir, cfg.optimized_metric, math.inf, f"{type(err).__name__}: {err}")
         return math.inf
     finally:
         _finish_wandb()
