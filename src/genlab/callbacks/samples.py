@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from genlab.images import make_grid, save_grid
+from genlab.images import make_grid, save_grid, upscale_for_grid
 from genlab.loggers import log_image
 from genlab.models.base import GenerativeModule
 
@@ -17,10 +17,14 @@ class SampleGrid(pl.Callback):
     """Every `every_n_epochs`, draw the model's `visuals` from fixed noise and a fixed validation batch.
 
     Grids go to `dirpath/epoch_XXX.png` (the "samples" visual) and `dirpath/<name>_epoch_XXX.png`.
+    Square grids of small images (8 x 8 of 16 px: 146 px) are enlarged by a whole factor, nearest
+    neighbour, to at least `min_width` px, in the PNGs and on dashboards alike. Grids whose rows the
+    model lays out (`visuals_nrow`: CycleGAN's real | fake | reconstructed | identity) keep their size.
     """
 
-    def __init__(self, dirpath: str, every_n_epochs: int = 1, num_samples: int = 64, seed: int = 1234) -> None:
+    def __init__(self, dirpath: str, every_n_epochs: int = 1, num_samples: int = 64, seed: int = 1234, min_width: int = 512) -> None:
         self.dirpath = Path(dirpath)
+        self.min_width = min_width
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.seed = seed
@@ -52,8 +56,10 @@ class SampleGrid(pl.Callback):
         visuals = pl_module.visuals(self._fixed_batch(trainer, pl_module), generator)
         if not trainer.is_global_zero:
             return
+        nrow = pl_module.visuals_nrow
         for name, images in visuals.items():
             stem = f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
-            self.last_paths[name] = save_grid(images, self.dirpath / f"{stem}.png", nrow=pl_module.visuals_nrow)
+            images = upscale_for_grid(images.cpu(), nrow, self.min_width if nrow is None else 0)
+            self.last_paths[name] = save_grid(images, self.dirpath / f"{stem}.png", nrow=nrow)
             for logger in trainer.loggers:
-                log_image(logger, f"samples/{name}", make_grid(images.cpu(), nrow=pl_module.visuals_nrow), step=trainer.global_step)
+                log_image(logger, f"samples/{name}", make_grid(images, nrow=nrow), step=trainer.global_step)

@@ -115,14 +115,15 @@ class OptunaSweep:
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
 
     def create_study(self, space: dict[str, BaseDistribution]) -> tuple[optuna.Study, Any]:
-        sampler = instantiate(self.sampler_cfg)  # the grid sampler: a partial awaiting its search space
+        sampler = instantiate(self.sampler_cfg)
         if callable(sampler) and not isinstance(sampler, optuna.samplers.BaseSampler):  # grid: a partial awaiting its space
             sampler = sampler(grid(space))
+        pruner = build_pruner(self.pruner_cfg)  # a bad spec fails before the study is created
         self.storage = studies.open_storage(self.storage_url, self.heartbeat_interval, self.grace_period, self.max_retry)
         study = optuna.create_study(
             storage=self.storage,
             sampler=sampler,
-            pruner=build_pruner(self.pruner_cfg),
+            pruner=pruner,
             study_name=self.study_name,
             direction=self.direction,
             load_if_exists=True,
