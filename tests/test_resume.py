@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import signal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 from genlab.errors import ConfigError
 from genlab.train import resolve_resume
 from tests.conftest import REPO
+from tests.wandb_records import history
 
 # A GAN on digits: 6 batches per epoch, last.ckpt refreshed every 2 batches, no sample metrics.
 RUN = [
@@ -24,8 +26,28 @@ RUN = [
     "callbacks.model_checkpoint.last_every_n_batches=2",
     "trainer.log_every_n_steps=1",
 ]
-KILL = ["+callbacks.kill._target_=tests.faults.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=4"]
+KILL = ["+callbacks.kill._target_=tests.faults.KillAt", "+callbacks.kill.epoch=1", "+callbacks.kill.batch=5"]
+# All three dashboards; CSV rows reach the file every step, so the killed run leaves rows after its checkpoint.
+LOGGERS = ["logger=many", "+logger.csv.flush_logs_every_n_steps=1"]
 ENV = {"PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "WANDB_API_KEY": ""}
+
+
+def csv_rows(run: Path) -> list[dict]:
+    with (run / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tensorboard_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows: every scalar tag's (step, value) points, purged restarts applied."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), purge_orphaned_data=True).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def wandb_history(segment: Path) -> list[dict]:
+    (run_file,) = segment.glob("run-*.wandb")
+    return history(run_file)
 
 
 def final_state(run: Path) -> dict:
@@ -33,16 +55,17 @@ def final_state(run: Path) -> dict:
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_uninterrupted_run(cli, tmp_path):
-    reference = cli("train", *RUN, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
+    reference = cli("train", *RUN, *LOGGERS, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     run = tmp_path / "run"
-    killed = cli("train", *RUN, *KILL, "logger=many", f"hydra.run.dir={run}", env=ENV)
+    killed = cli("train", *RUN, *KILL, *LOGGERS, f"hydra.run.dir={run}", env=ENV)
     assert killed.returncode == -signal.SIGKILL
-    assert final_state(run)["global_step"] == 2 * (6 + 4)  # saved after batches 0-3 of epoch 1, killed in batch 4
+    assert final_state(run)["global_step"] == 2 * (6 + 4)  # saved after batches 0-3 of epoch 1, killed in batch 5
+    assert csv_rows(run)[-1]["step"] == "10"  # batch 4 of epoch 1 was logged after that checkpoint
 
     # The explicit path is enough: the resumed run continues in the checkpoint's run dir.
-    resumed = cli("train", *RUN, "logger=many", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", env=ENV)
+    resumed = cli("train", *RUN, *LOGGERS, f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", env=ENV)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.strip().splitlines()[-1] == f"genlab: outputs in {run}"
 
@@ -56,12 +79,27 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_uninterrupted_
             assert all(torch.equal(v, opt_got["state"][param][k]) for k, v in state.items())
 
     # Dashboards continue too: one wandb run (two offline segments, same id), TensorBoard and CSV in the run dir.
+    # The killed run's segment is kept aside; the resumed one holds the whole history (replayed).
     segments = sorted((run / "wandb").glob("offline-run-*"))
-    assert len(segments) == 2 and len({p.name.rsplit("-", 1)[-1] for p in segments}) == 1
+    superseded = sorted((run / "wandb" / "superseded").glob("offline-run-*"))
+    assert len(segments) == len(superseded) == 1 and len({p.name.rsplit("-", 1)[-1] for p in segments + superseded}) == 1
     assert list((run / "tensorboard").glob("events.out.tfevents.*")) and (run / "metrics.csv").is_file()
     hparams = yaml.safe_load((run / "hparams.yaml").read_text())
     assert hparams["run"]["git_commit"] and "ckpt_path=" in " ".join(hparams["run"]["overrides"])
     assert "${" not in (run / "hparams.yaml").read_text()  # logged resolved
+
+    # ... and hold every step once: the same records as the uninterrupted run (bit-identical on CPU).
+    assert csv_rows(run) == csv_rows(tmp_path / "reference")
+    assert tensorboard_scalars(run) == tensorboard_scalars(tmp_path / "reference")
+
+    def wandb_losses(segment: Path) -> dict[int, dict[str, float]]:
+        rows = [r for r in wandb_history(segment) if "train/loss_d" in r]
+        assert len({r["trainer/global_step"] for r in rows}) == len(rows), "a step logged twice"
+        return {r["trainer/global_step"]: {k: v for k, v in r.items() if k.startswith("train/")} for r in rows}
+
+    (reference_segment,) = (tmp_path / "reference" / "wandb").glob("offline-run-*")
+    assert wandb_losses(segments[0]) == wandb_losses(reference_segment)
+    assert sorted(wandb_losses(segments[0])) == list(range(12))
 
 
 def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(compose_cfg, tmp_path):

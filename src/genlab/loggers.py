@@ -17,6 +17,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
+from genlab.history import ResumableWandbLogger
 from genlab.images import to_uint8
 
 
@@ -103,9 +104,15 @@ def wandb_logger(
         if hc.mode == RunMode.MULTIRUN:
             group = group or str(hc.sweep.dir)
             name = name or f"{Path(str(hc.sweep.dir)).name}/{hc.job.num}: {hc.job.override_dirname}"
-    return WandbLogger(
+    return ResumableWandbLogger(
         save_dir=save_dir, offline=offline, id=persistent_run_id(save_dir), resume="allow", group=group, tags=tags, name=name, **kwargs
     )
+
+
+def logger_step(trainer: Any) -> int:
+    """The step Lightning keys logged rows by (training batches so far), so images line up with
+    scalars; `trainer.global_step` counts optimizer steps (two per GAN batch)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 def log_image(logger: Logger, key: str, grid: Tensor, step: int) -> None:

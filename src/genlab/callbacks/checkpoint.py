@@ -43,6 +43,13 @@ class ModelCheckpoint(_ModelCheckpoint):
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_last(trainer)
 
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        # Flush the loggers first: the records up to a checkpoint must be on disk when it is, or a
+        # crash right after it would leave a gap in the history the resumed run continues.
+        for logger in trainer.loggers:
+            logger.save()
+        super()._save_checkpoint(trainer, filepath)
+
     def _save_last(self, trainer: pl.Trainer) -> None:
         # Skipped when this step is saved already, in sanity checks and fast_dev_run.
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from genlab.history import Continuation, ResumePoint, cut_jsonl
 from genlab.metrics import SampleMetrics, build_extractor, dataset_key
 from genlab.metrics.extractors import ExtractorSpec, check_spec
 
@@ -49,6 +50,7 @@ class SampleMetricsCallback(pl.Callback):
             "precision_recall_k": precision_recall_k,
         }
         self.metrics: SampleMetrics | None = None
+        self.continuation: Continuation | None = None
         self.last: dict[str, float] = {}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -90,5 +92,14 @@ class SampleMetricsCallback(pl.Callback):
             "values": {f"{self.split}/{k}": v for k, v in values.items()},
             "protocol": protocols,
         }
+        action = self.continuation.route(record["step"]) if self.continuation is not None else "write"
+        if action == "skip":
+            return
+        if action == "cut":
+            cut_jsonl(path, record["step"])
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def continue_history(self, point: ResumePoint) -> None:
+        """On resume, metrics.jsonl keeps its records and gets each evaluation once (genlab.history)."""
+        self.continuation = Continuation(point.global_step)

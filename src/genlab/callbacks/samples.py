@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from genlab.images import make_grid, save_grid, upscale_for_grid
-from genlab.loggers import log_image
+from genlab.loggers import log_image, logger_step
 from genlab.models.base import GenerativeModule
 
 
@@ -62,4 +62,4 @@ class SampleGrid(pl.Callback):
             images = upscale_for_grid(images.cpu(), nrow, self.min_width if nrow is None else 0)
             self.last_paths[name] = save_grid(images, self.dirpath / f"{stem}.png", nrow=nrow)
             for logger in trainer.loggers:
-                log_image(logger, f"samples/{name}", make_grid(images, nrow=nrow), step=trainer.global_step)
+                log_image(logger, f"samples/{name}", make_grid(images, nrow=nrow), step=logger_step(trainer))
