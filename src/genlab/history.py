@@ -179,6 +179,7 @@ class ResumableWandbLogger(WandbLogger):
     def journal(self) -> Path:
         return Path(self.save_dir or ".") / "wandb" / "history.jsonl"
 
+    @rank_zero_only  # the other DDP ranks log nothing, and must not move rank 0's files
     def continue_history(self, point: ResumePoint) -> None:
         self.continuation = Continuation(point.logger_step)
         if not self._offline:
