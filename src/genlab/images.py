@@ -39,11 +39,20 @@ def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2) -> Tens
     return grid
 
 
-def save_grid(images: Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Write [-1, 1] images as one PNG grid; returns the path."""
+def upscale_for_grid(images: Tensor, nrow: int | None = None, min_width: int = 0, padding: int = 2) -> Tensor:
+    """Images enlarged by the smallest whole factor (nearest neighbour: every pixel a k x k block,
+    nothing smoothed) that makes their `make_grid` at least `min_width` px wide; unchanged if it already is."""
+    n, _, h, w = images.shape
+    columns = nrow or max(1, math.ceil(math.sqrt(n)))
+    factor = max(1, math.ceil((min_width - padding * (columns + 1)) / (columns * w))) if min_width else 1
+    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1) if factor > 1 else images
+
+
+def save_grid(images: Tensor, path: str | Path, nrow: int | None = None, min_width: int = 0) -> Path:
+    """Write [-1, 1] images as one PNG grid (at least `min_width` px wide, see upscale_for_grid); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid = to_uint8(make_grid(images.cpu(), nrow=nrow)).permute(1, 2, 0).numpy()
+    grid = to_uint8(make_grid(upscale_for_grid(images.cpu(), nrow, min_width), nrow=nrow)).permute(1, 2, 0).numpy()
     Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(path)
     return path
 
