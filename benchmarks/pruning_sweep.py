@@ -55,7 +55,9 @@ def run(sweep_dir: Path, seed: int, pruner: str) -> dict:
     import optuna
 
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genlab.train", *command(sweep_dir, seed, pruner)], check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "genlab.train", *command(sweep_dir, seed, pruner)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"sweep {sweep_dir} failed:\n{result.stderr[-3000:]}")
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - start
     study = optuna.load_study(study_name="pruning", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     return {
