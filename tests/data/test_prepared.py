@@ -157,3 +157,11 @@ def test_two_ddp_ranks_train_on_one_entry_decoded_once(cli, tmp_path):
     assert result.stdout.count("decoding the dataset once") == 1 and result.stderr.count("genlab: preparing train") == 1
     entries = list((cache / "prepared").iterdir())
     assert len(entries) == 1 and prepared.is_complete(entries[0])
+
+
+def test_a_missing_folder_stops_genlab_prepare_with_one_sentence(cli, tmp_path):
+    result = cli("prepare", "dataset=image_folder", f"dataset.data_dir={tmp_path / 'nope'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"genlab: error: dataset.data_dir={tmp_path / 'nope'} does not exist; expected a folder of images (optionally in class subfolders, or train/ val/ test/)"
+    )
