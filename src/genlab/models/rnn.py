@@ -6,7 +6,6 @@ image; `val/bpd` divides it by C * H * W * ln 2. The network is genlab.nets.pixe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 
@@ -15,11 +14,12 @@ from torch import Tensor
 
 from genlab.data.base import Binarize, InMemoryImageDataModule
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModule, evaluating
+from genlab.models.base import evaluating
+from genlab.models.likelihood import LikelihoodModule
 from genlab.nets.pixelrnn import PixelRNN
 
 
-class RNN(GenerativeModule):
+class RNN(LikelihoodModule):
     """Autoregressive image model over `levels` values per channel (2: binarized data, Bernoulli).
 
     `hidden` and `layers` size the network (`net`, a partial of PixelRNN); `image_size` and
@@ -38,13 +38,9 @@ class RNN(GenerativeModule):
         lr: float = 1e-3,
         monitor: str | None = "val/nll",
     ) -> None:
-        super().__init__(monitor=monitor)
+        super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)
         self.net = net(channels=channels, levels=levels, hidden=hidden, layers=layers)
-        self.optimizer = optimizer
-        self.image_size, self.channels, self.levels, self.lr = image_size, channels, levels, lr
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer(self.parameters(), lr=self.lr)
+        self.image_size, self.channels, self.levels = image_size, channels, levels
 
     def setup(self, stage: str) -> None:
         # Fail at start-up, not after an epoch, if `levels` cannot represent the data.
@@ -56,27 +52,6 @@ class RNN(GenerativeModule):
     def nll(self, x: Tensor) -> Tensor:
         """-log p(x) per image, exact (shape N)."""
         return -self.net.log_prob(x)
-
-    def bits_per_dim(self, nats: Tensor, x: Tensor) -> Tensor:
-        return nats / (x[0].numel() * math.log(2))
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, _ = batch
-        nll = self.nll(x).mean()
-        self.log_dict({"train/nll": nll, "train/bpd": self.bits_per_dim(nll, x)}, prog_bar=True, on_step=True, on_epoch=False)
-        return nll
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, _ = batch
-        nll = self.nll(x).mean()
-        metrics = {f"{stage}/nll": nll, f"{stage}/bpd": self.bits_per_dim(nll, x)}
-        self.log_dict(metrics, prog_bar=True, on_epoch=True, batch_size=len(x), sync_dist=True)
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
 
     # -- sampling -----------------------------------------------------------------------------------
     def _uniforms(self, n: int, generator: torch.Generator | None) -> Tensor:

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genlab.models.base import GenerativeModule, evaluating
+from genlab.models.base import evaluating
+from genlab.models.likelihood import LikelihoodModule, bits_per_dim
 from genlab.nets.likelihoods import Likelihood
 
 LOG_2PI = math.log(2 * math.pi)
@@ -25,7 +26,7 @@ def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
 
 
-class VAE(GenerativeModule):
+class VAE(LikelihoodModule):
     """q(z|x) = N(encoder(x)), p(z) = N(0, I), p(x|z) = likelihood(decoder(z)).
 
     Training minimises reconstruction NLL + beta * KL; with beta = 1 that is the negative ELBO.
@@ -44,15 +45,11 @@ class VAE(GenerativeModule):
         nll_samples: int = 100,
         monitor: str | None = "val/nll",
     ) -> None:
-        super().__init__(monitor=monitor)
+        super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)
         self.encoder = encoder
         self.likelihood = likelihood
         self.decoder = decoder(out_channels=channels * likelihood.params_per_channel)
-        self.optimizer = optimizer
-        self.latent_dim, self.lr, self.beta, self.nll_samples = latent_dim, lr, beta, nll_samples
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer(self.parameters(), lr=self.lr)
+        self.latent_dim, self.beta, self.nll_samples = latent_dim, beta, nll_samples
 
     # -- likelihood terms (nats per image) ------------------------------------------------------
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,42 +76,19 @@ class VAE(GenerativeModule):
             log_w.append(log_px + log_pz - log_qz)
         return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
 
-    def bits_per_dim(self, nats: Tensor, x: Tensor) -> Tensor:
-        return nats / (x[0].numel() * math.log(2))
+    def nll(self, x: Tensor) -> Tensor:
+        """The importance-sampled estimate with K = `nll_samples`."""
+        return self.importance_nll(x, self.nll_samples)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, _ = batch
+    def training_terms(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         rec, kl = self.elbo_terms(x)
-        nelbo = (rec + kl).mean()
-        self.log_dict(
-            {
-                "train/loss": (rec + self.beta * kl).mean(),
-                "train/nelbo": nelbo,
-                "train/bpd": self.bits_per_dim(nelbo, x),
-                "train/rec": rec.mean(),
-                "train/kl": kl.mean(),
-            },
-            prog_bar=True,
-            on_step=True,
-            on_epoch=False,
-        )
-        return (rec + self.beta * kl).mean()
+        loss, nelbo = (rec + self.beta * kl).mean(), (rec + kl).mean()
+        return loss, {"loss": loss, "nelbo": nelbo, "bpd": bits_per_dim(nelbo, x), "rec": rec.mean(), "kl": kl.mean()}
 
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x, _ = batch
+    def evaluation_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """The negative ELBO (a bound), and the NLL estimate unless `nll_samples` is 0."""
         rec, kl = self.elbo_terms(x)
-        nelbo = (rec + kl).mean()
-        metrics = {f"{stage}/nelbo": nelbo, f"{stage}/nelbo_bpd": self.bits_per_dim(nelbo, x)}
-        if self.nll_samples > 0:
-            nll = self.importance_nll(x, self.nll_samples).mean()
-            metrics.update({f"{stage}/nll": nll, f"{stage}/bpd": self.bits_per_dim(nll, x)})
-        self.log_dict(metrics, prog_bar=True, on_epoch=True, batch_size=len(x), sync_dist=True)
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        return {"nelbo": rec + kl, **({"nll": self.nll(x)} if self.nll_samples > 0 else {})}
 
     # -- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
