@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -40,12 +41,37 @@ class FailAt(pl.Callback):
 
 
 class Slow(pl.Callback):
-    """Every rank sleeps `seconds` before each training batch and writes `<touch>.<rank>` at the first:
-    a job that is reliably mid-epoch while a test interrupts it."""
+    """Every rank sleeps `seconds` before each training batch and writes "<epoch> <batch> <pid>" to
+    `<touch>.<rank>` (and, once per process, appends it to `<touch>.<rank>.starts`): a job that is
+    reliably mid-epoch while a test interrupts it, and a record of where each restart resumed."""
 
     def __init__(self, seconds: float, touch: str) -> None:
         self.seconds, self.touch = seconds, touch
+        self.started = False
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
-        Path(f"{self.touch}.{trainer.global_rank}").write_text(str(os.getpid()))
+        where = f"{trainer.current_epoch} {batch_idx} {os.getpid()}"
+        Path(f"{self.touch}.{trainer.global_rank}").write_text(where)
+        if not self.started:  # one line per process: where each (re)start began training
+            self.started = True
+            with open(f"{self.touch}.{trainer.global_rank}.starts", "a") as f:
+                f.write(where + "\n")
         time.sleep(self.seconds)
+
+
+class RecordRank(pl.Callback):
+    """Every rank writes `<path>.<rank>.json`: the cluster environment Lightning chose and the ranks it gave."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        record = {
+            "environment": type(trainer.strategy.cluster_environment).__name__,
+            "global_rank": trainer.global_rank,
+            "world_size": trainer.world_size,
+            "slurm_procid": os.environ.get("SLURM_PROCID"),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "pid": os.getpid(),
+        }
+        Path(f"{self.path}.{trainer.global_rank}.json").write_text(json.dumps(record))

@@ -133,14 +133,31 @@ class LocalSlurm:
         for job in self.jobs():
             self.ok("scancel", job)
 
+    def release(self, job_id: str, timeout: float = 60) -> None:
+        """Once Slurm has requeued `job_id`, let it start again now: Slurm 22.05 holds a requeued job
+        back for about two minutes (its BeginTime), which is all this test cluster would wait for."""
+        start = time.monotonic()
+        while self.job_state(job_id).get("JobState") != "PENDING":
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"job {job_id} was not requeued within {timeout:.0f} s: {self.job_state(job_id)}")
+            time.sleep(0.5)
+        self.ok("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Wait until Slurm has no job left (finished jobs leave the queue a moment after their tasks)."""
+        start = time.monotonic()
+        while self.jobs() and time.monotonic() - start < timeout:
+            time.sleep(0.5)
+
     def stop(self) -> None:
-        self.cancel_all() if self._procs and self._procs[-1].poll() is None else None
+        if self._procs and all(p.poll() is None for p in self._procs):
+            self.cancel_all()
+        # slurmd, slurmctld, then munged: the Slurm daemons authenticate through munged until they exit.
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self._procs):
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -1,0 +1,134 @@
+"""genlab on a real (one-node) Slurm through Hydra's submitit launcher: ranks from Slurm, one job
+record per job, requeue and time-limit resubmission resuming exactly (ckpt_path=auto)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from tests.conftest import REPO
+from tests.test_resume import RUN, final_state
+
+pytestmark = pytest.mark.cluster
+
+# 2 Slurm tasks (one per "device"), one CPU each: this machine has two.
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "trainer=ddp_cpu", "trainer.devices=2"]
+QUICK = [
+    "debug=limit",
+    "trainer.max_epochs=1",
+    "dataset.batch_size=16",
+    "logger=csv",
+    "callbacks.sample_metrics=null",
+    "model.monitor=null",
+    "trainer.enable_progress_bar=false",
+]
+SYNC = ["+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck", "+callbacks.sync.path=${paths.output_dir}/sync.json"]
+RANKS = ["+callbacks.ranks._target_=tests.cluster.faults.RecordRank", "+callbacks.ranks.path=${paths.output_dir}/rank"]
+ENV = {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+# As the DDP resume test in tests/test_resume.py: 2 ranks x 16 samples, 6 batches per epoch.
+DDP = ["trainer=ddp_cpu", "dataset.batch_size=16", "logger=csv", "trainer.enable_progress_bar=false"]
+
+
+def test_a_slurm_sweep_runs_each_job_as_two_srun_tasks_with_ranks_from_slurm(cli, tmp_path, slurm, slurm_env):
+    sweep = tmp_path / "sweep"
+    start = time.monotonic()
+    result = cli("train", "-m", *SLURM, *QUICK, *SYNC, *RANKS, "model.lr_g=1e-4,2e-4", f"hydra.sweep.dir={sweep}", env={**ENV, **slurm_env})
+    wall = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.parent for p in sweep.glob("*/.hydra"))
+    assert [job.name for job in jobs] == ["0", "1"]  # a 2-job sweep gives 2 jobs
+    assert [OmegaConf.load(job / "config.yaml").model.lr_g for job in jobs] == [1e-4, 2e-4]
+    submission = next(sweep.glob(".submitit/*/*_submission.sh")).read_text()
+    assert "#SBATCH --ntasks-per-node=2" in submission and "\nsrun " in submission and "gpus" not in submission
+    for job in jobs:
+        ranks = [json.loads((job / f"rank.{r}.json").read_text()) for r in (0, 1)]
+        # Each rank is its own Slurm task; Lightning took rank and world size from Slurm.
+        assert [r["environment"] for r in ranks] == ["SLURMEnvironment"] * 2
+        assert [(r["global_rank"], r["slurm_procid"], r["world_size"]) for r in ranks] == [(0, "0", 2), (1, "1", 2)]
+        assert ranks[0]["slurm_job_id"] == ranks[1]["slurm_job_id"] and ranks[0]["pid"] != ranks[1]["pid"]
+        sync = json.loads((job / "sync.json").read_text())
+        assert sync["world_size"] == 2 and sync["parameters"][0] == sync["parameters"][1]
+        # Written once: rank 0 keeps the job's records, rank 1 only its own log (as under Lightning's launcher).
+        assert (job / "train.log").read_text().count("Job completed successfully") <= 1
+        assert (job / "train_ddp_process_1.log").is_file()
+        assert len(list(job.glob("checkpoints/*.ckpt"))) == 1 and json.loads((job / "result.json").read_text())["error"] is None
+    slurm.wait_idle()
+    assert not slurm.jobs()
+    print(f"slurm 2-job sweep: {wall:.1f} s")
+
+
+def position(touch: Path) -> tuple[int, int]:
+    """(epoch, batch) that rank 0 of a job with the `Slow` callback last started."""
+    try:
+        epoch, batch, _ = touch.read_text().split()
+    except (OSError, ValueError):
+        return (-1, -1)
+    return int(epoch), int(batch)
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.5)
+
+
+def resumed_at(touch: Path) -> tuple[int, int]:
+    """(epoch, batch) where both ranks' second process began training; their first began at (0, 0)."""
+    starts = []
+    for rank in (0, 1):
+        lines = Path(f"{touch}.{rank}.starts").read_text().splitlines()
+        starts.append([tuple(int(v) for v in line.split()[:2]) for line in lines])
+    assert starts[0] == starts[1] and len(starts[0]) == 2 and starts[0][0] == (0, 0), starts
+    return starts[0][1]
+
+
+def assert_same_training(expected: dict, got: dict) -> None:
+    assert got["global_step"] == expected["global_step"]
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(value, got["state_dict"][key]), key
+    for opt_expected, opt_got in zip(expected["optimizer_states"], got["optimizer_states"]):
+        for param, state in opt_expected["state"].items():
+            assert all(torch.equal(v, opt_got["state"][param][k]) for k, v in state.items())
+
+
+def sweep_in_background(tmp_path: Path, cache_dir: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "genlab.train", "-m", *args]
+    full_env = {**os.environ, "GENLAB_CACHE_DIR": str(cache_dir), **ENV, **env}
+    return subprocess.Popen(command, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_requeued_slurm_job_resumes_from_last_ckpt_to_the_weights_of_an_uninterrupted_run(cli, tmp_path, cache_dir, slurm, slurm_env):
+    """scontrol requeue while the job is in the middle of its second epoch: Slurm kills and restarts
+    it, `ckpt_path=auto` resumes from the job dir's last.ckpt, and it ends bit-identical to the same
+    training run uninterrupted by Lightning's own 2-process launcher."""
+    reference = cli("train", *RUN, *DDP, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    touch, sweep = tmp_path / "at", tmp_path / "sweep"
+    slow = ["+callbacks.slow._target_=tests.cluster.faults.Slow", "+callbacks.slow.seconds=0.5", f"+callbacks.slow.touch={touch}"]
+    start = time.monotonic()
+    proc = sweep_in_background(tmp_path, cache_dir, slurm_env, *SLURM, *RUN, *DDP, *slow, "ckpt_path=auto", f"hydra.sweep.dir={sweep}")
+    try:
+        wait_until(lambda: position(Path(f"{touch}.0")) >= (1, 3), 300, "the job to reach epoch 1, batch 3")
+        (job_id,) = slurm.jobs()
+        assert slurm.ok("scontrol", "requeue", job_id)
+        slurm.release(job_id)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    wall = time.monotonic() - start
+    assert proc.returncode == 0, out[-3000:]
+    assert slurm.job_state(job_id).get("Restarts") == "1"
+    epoch, batch = resumed_at(touch)
+    assert epoch == 1 and batch in (2, 4)  # from a last.ckpt in the middle of epoch 2 (one every 2 batches)
+    assert_same_training(final_state(tmp_path / "reference"), final_state(sweep / "0"))
+    print(f"requeue: resumed at epoch {epoch}, batch {batch}; sweep {wall:.1f} s")
