@@ -23,6 +23,7 @@ from genlab.errors import ConfigError
 from genlab.images import to_uint8
 from genlab.losses import GANCriterion
 from genlab.models.base import GenerativeModule, evaluating
+from genlab.models.image_pool import ImagePool, load_pools, pools_state
 from genlab.strategies import enable_unused_parameter_detection
 
 if TYPE_CHECKING:
@@ -34,48 +35,6 @@ class Direction(str, enum.Enum):
 
     AtoB = "AtoB"
     BtoA = "BtoA"
-
-
-class ImagePool:
-    """History of generated images (Shrivastava et al. 2017), as in the official CycleGAN code.
-
-    Until `size` images are stored, every queried image is stored and returned. Then each image is,
-    with probability 1/2, swapped with a random stored one (the stored one is returned), otherwise
-    returned as is. `size=0` disables the pool. The pool lives outside the module's state_dict so
-    that data-parallel ranks keep their own histories (DDP would otherwise broadcast rank 0's
-    buffers); the model saves it in checkpoints itself.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.images: list[Tensor] = []
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @torch.no_grad()
-    def query(self, images: Tensor) -> Tensor:
-        if self.size == 0:
-            return images
-        out = []
-        for image in images.detach():
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
-                out.append(image)
-            elif bool(torch.rand(()) < 0.5):
-                i = int(torch.randint(self.size, ()))
-                out.append(self.images[i])
-                self.images[i] = image.clone()
-            else:
-                out.append(image)
-        return torch.stack(out)
-
-    def state(self) -> Tensor:
-        """The stored images as one CPU tensor (N x C x H x W; N = 0 when empty)."""
-        return torch.stack(self.images).cpu() if self.images else torch.empty(0)
-
-    def load_state(self, images: Tensor, device: torch.device | str = "cpu") -> None:
-        self.images = [image.to(device) for image in images]
 
 
 def _real_uint8(datamodule: Any, split: str, domain: str) -> Tensor:
@@ -323,22 +282,9 @@ class CycleGAN(GenerativeModule):
     # -- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        # Every rank saves its own pools: gather them so each rank gets its own back on resume.
-        per_rank = {}
-        for name, pool in self.pools.items():
-            state = pool.state()
-            if self._trainer is not None and self._trainer.world_size > 1 and len(pool):
-                gathered = self._trainer.strategy.all_gather(state.to(self.device))
-                per_rank[name] = [g.cpu() for g in gathered]
-            else:
-                per_rank[name] = [state]
-        checkpoint["image_pools"] = per_rank
+        checkpoint["image_pools"] = pools_state(self.pools, self._trainer, self.device)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        saved = checkpoint.get("image_pools", {})
         rank = self.global_rank if self._trainer is not None else 0
-        for name, states in saved.items():
-            # Same world size: each rank its own history; otherwise rank 0's history for all.
-            state = states[rank] if len(states) > rank else states[0]
-            self.pools[name].load_state(state, self.device)
+        load_pools(self.pools, checkpoint.get("image_pools", {}), rank, self.device)
