@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.nets.pixelrnn import Bernoulli, Categorical, PixelRNN, from_index, pixel_distribution, to_index
+from genlab.nets.pixelrnn import BinaryOutput, PixelRNN, SoftmaxOutput, from_index, pixel_distribution, to_index
 
 
 def raster_order(channels: int, height: int, width: int) -> torch.Tensor:
@@ -74,8 +74,8 @@ def test_log_prob_is_the_sum_of_per_value_log_probabilities() -> None:
 
 
 def test_binary_data_gets_a_bernoulli_and_more_levels_a_softmax() -> None:
-    assert isinstance(pixel_distribution(2), Bernoulli)
-    assert isinstance(pixel_distribution(17), Categorical)
+    assert isinstance(pixel_distribution(2), BinaryOutput)
+    assert isinstance(pixel_distribution(17), SoftmaxOutput)
     assert PixelRNN(channels=1, levels=2, hidden=4, layers=1)(torch.zeros(1, 1, 3, 3)).shape == (1, 1, 1, 3, 3)
     assert PixelRNN(channels=3, levels=17, hidden=4, layers=1)(torch.zeros(1, 3, 3, 3)).shape == (1, 3, 17, 3, 3)
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 
 # -- output distributions (per pixel and channel, over `levels` values) ----------------------------
-class Bernoulli:
+class BinaryOutput:
     """Binary pixels: one logit per channel, p(x = 1) = sigmoid(logit)."""
 
     levels = 2
@@ -44,7 +44,7 @@ class Bernoulli:
         return (u < torch.sigmoid(logits[..., 0])).long()
 
 
-class Categorical:
+class SoftmaxOutput:
     """`levels` values per channel: a softmax over levels logits (256 for 8-bit images)."""
 
     def __init__(self, levels: int) -> None:
@@ -59,11 +59,11 @@ class Categorical:
         return (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=self.levels - 1)
 
 
-def pixel_distribution(levels: int) -> Bernoulli | Categorical:
+def pixel_distribution(levels: int) -> BinaryOutput | SoftmaxOutput:
     """Bernoulli for binary data (levels = 2, a sigmoid as in the paper), else a levels-way softmax."""
     if levels < 2:
         raise ValueError(f"levels={levels}: need at least 2")
-    return Bernoulli() if levels == 2 else Categorical(levels)
+    return BinaryOutput() if levels == 2 else SoftmaxOutput(levels)
 
 
 def to_index(x: Tensor, levels: int) -> Tensor:
