@@ -80,7 +80,7 @@ def genlab_loop(datamodule: pl.LightningDataModule, steps: int, full: bool, tmpd
     timer = Timer()
     extra = {} if full else {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     trainer = pl.Trainer(
-        max_steps=2 * steps,  # global_step counts both optimizers' steps (NOTES item 4)
+        max_steps=2 * steps,  # global_step counts both optimizers' steps
         max_epochs=-1,
         limit_val_batches=0,
         num_sanity_val_steps=0,

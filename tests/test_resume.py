@@ -1,4 +1,4 @@
-"""Runs survive faults: `kill -9` mid-epoch, then `ckpt_path=...` resumes exactly (NOTES item 11)."""
+"""Runs survive faults: `kill -9` mid-epoch, then `ckpt_path=...` resumes exactly (torch, numpy and python RNG states, data order and loop counters restored)."""
 
 from __future__ import annotations
 

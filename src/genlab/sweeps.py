@@ -48,7 +48,7 @@ DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE"
 
 @contextlib.contextmanager
 def sweep_job() -> Iterator[None]:
-    """Run one sweep job so that DDP works inside it (NOTES item 13); single runs are left alone.
+    """Run one sweep job so that DDP works inside it; single runs are left alone.
 
     - Lightning re-executes `sys.argv` for ranks > 0: with `-m` and every swept value, so each child
       would re-run the whole sweep (or train other Optuna samples), through `__main__` (a joblib or

@@ -16,7 +16,7 @@ class ModelCheckpoint(_ModelCheckpoint):
 
     `last_every_n_batches`: also refresh last.ckpt every n training batches, so a killed run loses at
     most n batches. Counted in batches, not `trainer.global_step`, which advances once per optimizer
-    step (twice per GAN batch, n_critic + 1 per G step; NOTES item 4).
+    step (twice per GAN batch, n_critic + 1 per G step).
     """
 
     def __init__(self, monitor: str | None = None, save_top_k: int = 1, last_every_n_batches: int | None = None, **kwargs: Any) -> None:

@@ -1,7 +1,7 @@
 """Exact resume: every rank's random number generator states travel in the checkpoint.
 
 Lightning saves model, optimizer, scheduler and loop state (and the StatefulDataLoader's sampler
-position), but no RNG state (NOTES item 11). Without it a resumed GAN draws different noise and
+position), but no RNG state. Without it a resumed GAN draws different noise and
 diverges from the uninterrupted run at the first resumed step.
 """
 
