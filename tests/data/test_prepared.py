@@ -70,7 +70,7 @@ def test_a_changed_file_or_setting_rebuilds_the_cache(photos, tmp_path, decodes)
     assert int(after.splits["train"][0][before.files["train"].index(changed)].max()) == 0  # the new pixels
     make(photos, tmp_path / "cache", load_size=40, crop="random")  # another preprocessing: another entry
     assert len(decodes) == 120
-    assert len(list((tmp_path / "cache" / "prepared").iterdir())) == 3
+    assert len([p for p in (tmp_path / "cache" / "prepared").iterdir() if not p.name.startswith(".")]) == 3  # (+ lock files)
 
 
 def test_a_prepare_killed_midway_leaves_no_entry_and_the_next_run_builds_a_complete_one(photos, tmp_path):
@@ -93,7 +93,8 @@ def test_a_prepare_killed_midway_leaves_no_entry_and_the_next_run_builds_a_compl
     assert result.returncode == -9, result.stderr[-2000:]
     dm = ImageFolderDataModule(str(photos), image_size=32, cache_dir=str(tmp_path / "cache"), val_fraction=0.25)
     assert not prepared.is_complete(dm.entry())
-    assert [p.name.startswith(".") and p.name.endswith(".tmp") for p in (tmp_path / "cache" / "prepared").iterdir()] == [True]
+    left = [p.name for p in (tmp_path / "cache" / "prepared").iterdir() if not p.name.endswith(".lock")]
+    assert len(left) == 1 and left[0].startswith(".") and left[0].endswith(".tmp")  # the killed process's temporary folder
     dm.setup()
     assert prepared.is_complete(dm.entry()) and len(dm.splits["train"][0]) + len(dm.splits["val"][0]) == 40
 
@@ -165,3 +166,28 @@ def test_a_missing_folder_stops_genlab_prepare_with_one_sentence(cli, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"genlab: error: dataset.data_dir={tmp_path / 'nope'} does not exist; expected a folder of images (optionally in class subfolders, or train/ val/ test/)"
     )
+
+
+@pytest.mark.slow
+def test_two_processes_preparing_one_entry_at_once_decode_it_once(photos, tmp_path):
+    # Two real processes that start preparing together (the jobs of a parallel sweep), each decoding
+    # slowly enough to overlap: one builds, the other waits on the lock and maps the result.
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        import genlab.data.folder as f
+        real = f.read_image
+        f.read_image = lambda *args, **kwargs: (time.sleep(0.02), real(*args, **kwargs))[1]
+        Path({str(tmp_path)!r}, "ready" + sys.argv[1]).touch()
+        while not all(Path({str(tmp_path)!r}, "ready" + i).exists() for i in "01"):
+            time.sleep(0.01)
+        f.ImageFolderDataModule({str(photos)!r}, image_size=32, cache_dir={str(tmp_path / "cache")!r}, val_fraction=0.25).setup()
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+    assert sum(err.count("genlab: preparing train") for err in errs) == 1
+    entry = ImageFolderDataModule(str(photos), image_size=32, cache_dir=str(tmp_path / "cache"), val_fraction=0.25).entry()
+    assert [p.name for p in (tmp_path / "cache" / "prepared").iterdir() if not p.name.endswith(".lock")] == [entry.name]

@@ -10,6 +10,7 @@ Every DDP rank (and every later run) maps the same files; the page cache holds t
 from __future__ import annotations
 
 import enum
+import fcntl
 import hashlib
 import json
 import logging
@@ -148,11 +149,21 @@ def load(directory: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def prepare(directory: Path, plan: Callable[[], dict[str, SplitPlan]], shape: tuple[int, int, int], skip_bad_files: bool = False) -> bool:
-    """Build the entry at `directory` unless it is complete; True if it was built now."""
+    """Build the entry at `directory` unless it is complete; True if it was built now.
+
+    Processes preparing the same entry at once (the jobs of a parallel sweep) take turns on a lock
+    file: one decodes, the others wait and then map its result. The kernel drops the lock of a
+    process that dies, so a killed prepare never blocks the next one.
+    """
     if is_complete(directory):
         return False
-    log.info("genlab: decoding the dataset once into %s", directory)
-    build(directory, plan(), shape, skip_bad_files)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(f".{directory.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_complete(directory):  # built by the process we waited for
+            return False
+        log.info("genlab: decoding the dataset once into %s", directory)
+        build(directory, plan(), shape, skip_bad_files)
     return True
 
 
