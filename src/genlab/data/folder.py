@@ -1,8 +1,8 @@
 """dataset=image_folder: every image file under a folder, recursively, decoded once (genlab.data.prepared).
 
 Layout: `train/`, `val/`, `test/` subfolders when `train/` exists (a missing val or test uses the
-other; with neither, train is split by hash); otherwise the whole folder, split by a hash of each
-file's relative path (stable when files are added). Labels: the first level of subfolders (of the
+other; with neither, train is split by hash; anything else beside them is not read); otherwise the
+whole folder, split by a hash of each file's relative path (stable when files are added). Labels: the first level of subfolders (of the
 folder, or of each split folder) when there are two or more and no loose images beside them
 (`labels=auto`), always (`folders`) or never (`none`). Files whose ending PIL does not know are ignored.
 """
