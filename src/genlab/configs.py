@@ -18,8 +18,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from genlab.data.base import Binarize
+from genlab.data.disk import Crop
 from genlab.data.folder import FolderLabels
-from genlab.data.prepared import Crop
 from genlab.errors import ConfigError
 from genlab.losses import LossName
 
