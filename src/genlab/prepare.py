@@ -9,7 +9,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from genlab.configs import check_ranges, config_dir
-from genlab.data.prepared import PreparedImageDataModule, is_complete
+from genlab.data.disk import PreparedImageDataModule
+from genlab.data.prepared import is_complete
 from genlab.errors import ConfigError, instantiate, report_config_errors
 
 

@@ -4,9 +4,9 @@ from genlab.data.base import Binarize, ImageTensorDataset, InMemoryImageDataModu
 from genlab.data.celeba import CelebADataModule
 from genlab.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from genlab.data.digits import DigitsDataModule
+from genlab.data.disk import PreparedImageDataModule
 from genlab.data.folder import ImageFolderDataModule
 from genlab.data.mnist import MNISTDataModule
-from genlab.data.prepared import PreparedImageDataModule
 from genlab.data.textures import TexturesDataModule
 from genlab.data.unpaired import UnpairedDataModule, UnpairedFolderDataModule
 

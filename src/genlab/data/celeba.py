@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from genlab.data.disk import PreparedImageDataModule
 from genlab.data.folder import read_image
-from genlab.data.prepared import PreparedImageDataModule, SplitPlan, fingerprint
+from genlab.data.prepared import SplitPlan, fingerprint
 from genlab.errors import ConfigError
 
 CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"

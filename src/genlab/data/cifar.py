@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from genlab.data.prepared import PreparedImageDataModule, SplitPlan, fingerprint
+from genlab.data.disk import PreparedImageDataModule
+from genlab.data.prepared import SplitPlan, fingerprint
 from genlab.errors import ConfigError
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"

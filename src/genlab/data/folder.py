@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genlab.data.prepared import BadImage, PreparedImageDataModule, SplitPlan, fingerprint
+from genlab.data.disk import PreparedImageDataModule
+from genlab.data.prepared import BadImage, SplitPlan, fingerprint
 from genlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
