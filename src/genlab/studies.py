@@ -6,7 +6,9 @@ inside each job (`genlab.pruning`) and by `genlab-sweep-report`.
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
 import warnings
@@ -28,6 +30,10 @@ RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 CAMPAIGN = "genlab:campaign"
 #: Trial system attribute: the last time (time.time()) its worker was alive, for journal storage.
 HEARTBEAT = "genlab:heartbeat"
+#: Trial system attribute: "host:pid" of the worker running it with a heartbeat. RUNNING trials
+#: without it (heartbeat off, or left by another client such as the old hydra-optuna-sweeper) can
+#: never be found stale, so workers neither wait for them nor take them for a live campaign.
+WORKER = "genlab:worker"
 #: Trial user attribute set by the job when the pruner stopped it: the step (evaluation index).
 PRUNED_AT = "pruned_at_step"
 
@@ -73,10 +79,11 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
         now = time.time()
+        # A retry inherits its failed trial's old heartbeat: it counts from its own start, too.
         return [
             t._trial_id
             for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-            if HEARTBEAT in t.system_attrs and now - t.system_attrs[HEARTBEAT] > grace
+            if HEARTBEAT in t.system_attrs and now - max(t.system_attrs[HEARTBEAT], t.datetime_start.timestamp() if t.datetime_start else 0) > grace
         ]
 
     def get_heartbeat_interval(self) -> int | None:
@@ -150,7 +157,7 @@ def join_campaign(study: optuna.Study, storage: BaseStorage, n_trials: int) -> i
     """
     study_id = storage.get_study_id_from_name(study.study_name)
     trials = study.get_trials(deepcopy=False)
-    active = any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+    active = any(t.state == TrialState.WAITING or is_live(t) for t in trials)
     campaign = storage.get_study_system_attrs(study_id).get(CAMPAIGN)
     if campaign and (active or counted(trials) < campaign["target"]):
         return int(campaign["target"])
@@ -168,8 +175,13 @@ def trials_to_ask(study: optuna.Study, target: int, batch: int) -> int:
     return min(batch, max(waiting, target - counted(trials)))
 
 
+def is_live(trial: FrozenTrial) -> bool:
+    """RUNNING in a worker that records its heartbeat (so it either finishes or is failed as stale)."""
+    return trial.state == TrialState.RUNNING and WORKER in trial.system_attrs
+
+
 def others_running(study: optuna.Study, mine: set[int]) -> bool:
-    return any(t.state == TrialState.RUNNING and t._trial_id not in mine for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    return any(is_live(t) and t._trial_id not in mine for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 class Heartbeat:
@@ -186,6 +198,14 @@ class Heartbeat:
             self.thread = threading.Thread(target=self._run, name="genlab-heartbeat", daemon=True)
             self.thread.start()
         return self
+
+    def claim(self, trial_ids: Iterable[int]) -> None:
+        """Run these trials under this worker's heartbeat (recorded at once)."""
+        if isinstance(self.storage, BaseHeartbeat) and self.interval:
+            for trial_id in trial_ids:
+                self.storage.set_trial_system_attr(trial_id, WORKER, f"{socket.gethostname()}:{os.getpid()}")
+                self.trial_ids.add(trial_id)
+            self.beat()
 
     def beat(self) -> None:
         if isinstance(self.storage, BaseHeartbeat) and self.interval:

@@ -86,6 +86,16 @@ def test_a_worker_killed_mid_trial_on_postgresql_leaves_its_trial_failed_and_ret
     assert_a_killed_workers_trial_fails_and_is_retried(start_worker, tmp_path, postgres_url, study_name)
 
 
+def test_a_trial_left_running_without_a_heartbeat_neither_blocks_nor_joins_a_sweep(start_worker, tmp_path, study_name):
+    # E.g. from the old hydra-optuna-sweeper, killed mid-trial: nothing can tell whether it is alive.
+    storage = f"journal://{tmp_path / 'study.log'}"
+    optuna.create_study(study_name=study_name, storage=open_storage(storage)).ask()
+    worker = start_worker("w0", storage, study_name, "hydra.sweeper.n_trials=2", "sleep=0")
+    assert worker.wait(timeout=120) == 0, output(tmp_path, "w0")[-3000:]
+    states = [t.state for t in optuna.load_study(study_name=study_name, storage=open_storage(storage)).trials]
+    assert states == [TrialState.RUNNING, TrialState.COMPLETE, TrialState.COMPLETE]  # 2 new trials; the old one is left as it was
+
+
 def test_a_storage_url_of_an_unknown_kind_is_a_config_error():
     from genlab.errors import ConfigError
 

@@ -165,8 +165,7 @@ class OptunaSweep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
             trials = [study.ask(space) for _ in range(n)]
-        heartbeat.trial_ids.update(t._trial_id for t in trials)
-        heartbeat.beat()
+        heartbeat.claim(t._trial_id for t in trials)
         # Jobs reach their trial through the storage (pruning); an in-memory study stays in this process.
         address = (lambda t: [studies.trial_override(self.storage_url, study.study_name, t.number)]) if self.storage_url else (lambda t: [])
         overrides = [(*(f"{k}={v}" for k, v in t.params.items()), *fixed, *address(t)) for t in trials]
