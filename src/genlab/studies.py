@@ -168,8 +168,7 @@ def join_campaign(study: optuna.Study, storage: BaseStorage, n_trials: int) -> i
 
 def trials_to_ask(study: optuna.Study, target: int, batch: int) -> int:
     """How many trials this worker may ask for now: waiting ones (retries, enqueued) first, then new
-    ones while the campaign's budget lasts. Asking happens right after counting, as in Optuna's
-    MaxTrialsCallback: workers asking in the same instant for the last slot may overshoot by one."""
+    ones while the campaign's budget lasts. Count and ask under `genlab.ask_lock.ask_lock`."""
     trials = study.get_trials(deepcopy=False)
     waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
     return min(batch, max(waiting, target - counted(trials)))

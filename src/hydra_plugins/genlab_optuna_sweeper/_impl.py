@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from genlab import studies
+from genlab.ask_lock import ask_lock
 from genlab.errors import ConfigError
 from genlab.pruners import PRUNER_ATTR, build_pruner, pruner_spec
 from genlab.sweep_report import write_study_file
@@ -150,22 +151,23 @@ class OptunaSweep:
         target = studies.join_campaign(study, self.storage, self.n_trials)
         with studies.Heartbeat(self.storage, self.heartbeat_interval) as heartbeat:
             while True:
-                optuna.storages.fail_stale_trials(study)  # and retry them (RetryFailedTrialCallback)
-                n = studies.trials_to_ask(study, target, self.n_jobs)
-                if n <= 0:
+                with ask_lock(self.storage_url, self.storage, study.study_name):  # count and ask as one step
+                    optuna.storages.fail_stale_trials(study)  # and retry them (RetryFailedTrialCallback)
+                    n = studies.trials_to_ask(study, target, self.n_jobs)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
+                        trials = [study.ask(space) for _ in range(n)]
+                    heartbeat.claim(t._trial_id for t in trials)
+                if not trials:
                     # Wait for the other workers' trials: if one of them dies, its trial is retried here.
                     if not studies.others_running(study, heartbeat.trial_ids) or not self.heartbeat_interval:
                         break
                     heartbeat.stop.wait(self.heartbeat_interval)
                     continue
-                self.run_batch(study, space, fixed, n, heartbeat)
+                self.run_batch(study, trials, fixed, heartbeat)
         self.finish(study)
 
-    def run_batch(self, study: optuna.Study, space: dict[str, BaseDistribution], fixed: list[str], n: int, heartbeat: studies.Heartbeat) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
-            trials = [study.ask(space) for _ in range(n)]
-        heartbeat.claim(t._trial_id for t in trials)
+    def run_batch(self, study: optuna.Study, trials: list[optuna.Trial], fixed: list[str], heartbeat: studies.Heartbeat) -> None:
         # Jobs reach their trial through the storage (pruning); an in-memory study stays in this process.
         address = (lambda t: [studies.trial_override(self.storage_url, study.study_name, t.number)]) if self.storage_url else (lambda t: [])
         overrides = [(*(f"{k}={v}" for k, v in t.params.items()), *fixed, *address(t)) for t in trials]
