@@ -234,6 +234,24 @@ class CelebAConfig(PreparedDatasetConfig):
 
 
 @dataclass
+class StreamingConfig:
+    """litdata shards streamed from a folder or an object store (genlab.data.stream)."""
+
+    _target_: str = "genlab.data.stream.StreamingImageDataModule"
+    data_dir: str = MISSING
+    source_dir: Optional[str] = None
+    cache_dir: Optional[str] = None
+    labels: FolderLabels = FolderLabels.auto
+    val_fraction: float = ranged(0.1, gt=0, lt=1)
+    image_size: int = ranged(32, **AT_LEAST_1)
+    channels: int = ranged(3, **CHANNELS)
+    batch_size: int = ranged(64, **AT_LEAST_1)
+    num_workers: int = ranged(0, **NON_NEGATIVE)
+    seed: int = ranged(0, **SEED)
+    binarize: Binarize = Binarize.none
+
+
+@dataclass
 class UnpairedDatasetConfig:
     """Two-domain data (CycleGAN); batches are (images_A, images_B)."""
 
@@ -383,6 +401,7 @@ def register_configs() -> None:
     cs.store(group="schema/dataset", name="cifar10", node=CIFAR10Config)
     cs.store(group="schema/dataset", name="cifar100", node=CIFAR100Config)
     cs.store(group="schema/dataset", name="celeba", node=CelebAConfig)
+    cs.store(group="schema/dataset", name="streaming", node=StreamingConfig)
     cs.store(group="schema/model", name="cyclegan", node=CycleGANConfig)
     cs.store(group="schema/dataset", name="unpaired_folder", node=UnpairedFolderConfig)
     cs.store(group="schema/dataset", name="textures", node=TexturesConfig)
