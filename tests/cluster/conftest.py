@@ -24,6 +24,9 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSlurm]:
 
 @pytest.fixture
 def slurm_env(slurm: LocalSlurm) -> Iterator[dict[str, str]]:
-    """Environment for a command that submits to the local Slurm; jobs a test leaves are cancelled."""
+    """Environment for a command that submits to the local Slurm, which has no job queued or running
+    when the test starts (jobs a test leaves are cancelled)."""
+    slurm.wait_idle()
     yield dict(slurm.env)
     slurm.cancel_all()
+    slurm.wait_idle()

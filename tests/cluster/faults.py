@@ -43,20 +43,25 @@ class FailAt(pl.Callback):
 class Slow(pl.Callback):
     """Every rank sleeps `seconds` before each training batch and writes "<epoch> <batch> <pid>" to
     `<touch>.<rank>` (and, once per process, appends it to `<touch>.<rank>.starts`): a job that is
-    reliably mid-epoch while a test interrupts it, and a record of where each restart resumed."""
+    reliably mid-epoch while a test interrupts it, and a record of where each restart resumed.
+    `first_run_only`: a restarted process trains at full speed."""
 
-    def __init__(self, seconds: float, touch: str) -> None:
-        self.seconds, self.touch = seconds, touch
+    def __init__(self, seconds: float, touch: str, first_run_only: bool = False) -> None:
+        self.seconds, self.touch, self.first_run_only = seconds, touch, first_run_only
         self.started = False
+        self.sleep = True
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         where = f"{trainer.current_epoch} {batch_idx} {os.getpid()}"
         Path(f"{self.touch}.{trainer.global_rank}").write_text(where)
         if not self.started:  # one line per process: where each (re)start began training
             self.started = True
-            with open(f"{self.touch}.{trainer.global_rank}.starts", "a") as f:
+            starts = Path(f"{self.touch}.{trainer.global_rank}.starts")
+            self.sleep = not (self.first_run_only and starts.exists())
+            with starts.open("a") as f:
                 f.write(where + "\n")
-        time.sleep(self.seconds)
+        if self.sleep:
+            time.sleep(self.seconds)
 
 
 class RecordRank(pl.Callback):

@@ -137,7 +137,7 @@ class LocalSlurm:
         """Once Slurm has requeued `job_id`, let it start again now: Slurm 22.05 holds a requeued job
         back for about two minutes (its BeginTime), which is all this test cluster would wait for."""
         start = time.monotonic()
-        while self.job_state(job_id).get("JobState") != "PENDING":
+        while (state := self.job_state(job_id)).get("JobState") != "PENDING" or state.get("Restarts", "0") == "0":
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"job {job_id} was not requeued within {timeout:.0f} s: {self.job_state(job_id)}")
             time.sleep(0.5)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_script
 from tests.test_resume import RUN, final_state
 
 pytestmark = pytest.mark.cluster
@@ -81,6 +81,15 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict:
+    """The final checkpoint of the resume tests' training run, uninterrupted, by Lightning's own 2-process launcher."""
+    run = tmp_path_factory.mktemp("reference")
+    result = run_script("train", *RUN, *DDP, f"hydra.run.dir={run}", cwd=run, env={**ENV, "GENLAB_CACHE_DIR": str(cache_dir)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return final_state(run)
+
+
 def resumed_at(touch: Path) -> tuple[int, int]:
     """(epoch, batch) where both ranks' second process began training; their first began at (0, 0)."""
     starts = []
@@ -106,13 +115,10 @@ def sweep_in_background(tmp_path: Path, cache_dir: Path, env: dict[str, str], *a
     return subprocess.Popen(command, cwd=tmp_path, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_a_requeued_slurm_job_resumes_from_last_ckpt_to_the_weights_of_an_uninterrupted_run(cli, tmp_path, cache_dir, slurm, slurm_env):
+def test_a_requeued_slurm_job_resumes_from_last_ckpt_to_the_weights_of_an_uninterrupted_run(reference, tmp_path, cache_dir, slurm, slurm_env):
     """scontrol requeue while the job is in the middle of its second epoch: Slurm kills and restarts
     it, `ckpt_path=auto` resumes from the job dir's last.ckpt, and it ends bit-identical to the same
     training run uninterrupted by Lightning's own 2-process launcher."""
-    reference = cli("train", *RUN, *DDP, f"hydra.run.dir={tmp_path / 'reference'}", env=ENV)
-    assert reference.returncode == 0, reference.stderr[-3000:]
-
     touch, sweep = tmp_path / "at", tmp_path / "sweep"
     slow = ["+callbacks.slow._target_=tests.cluster.faults.Slow", "+callbacks.slow.seconds=0.5", f"+callbacks.slow.touch={touch}"]
     start = time.monotonic()
@@ -130,5 +136,39 @@ def test_a_requeued_slurm_job_resumes_from_last_ckpt_to_the_weights_of_an_uninte
     assert slurm.job_state(job_id).get("Restarts") == "1"
     epoch, batch = resumed_at(touch)
     assert epoch == 1 and batch in (2, 4)  # from a last.ckpt in the middle of epoch 2 (one every 2 batches)
-    assert_same_training(final_state(tmp_path / "reference"), final_state(sweep / "0"))
+    assert_same_training(reference, final_state(sweep / "0"))
     print(f"requeue: resumed at epoch {epoch}, batch {batch}; sweep {wall:.1f} s")
+
+
+def test_a_slurm_job_that_hits_its_time_limit_is_checkpointed_resubmitted_and_finishes(reference, tmp_path, cache_dir, slurm, slurm_env):
+    """A 3-minute limit, signalled 2 minutes before: at the signal (USR2) submitit checkpoints the job (its
+    overrides), requeues it (max_num_timeout=1 allows one), and the rerun resumes from last.ckpt and
+    finishes, bit-identical to the uninterrupted run. The first run trains slowly (5 s a batch) so
+    that the signal finds it in training; the rerun at full speed, within its own limit."""
+    touch, sweep = tmp_path / "at", tmp_path / "sweep"
+    slow = [
+        "+callbacks.slow._target_=tests.cluster.faults.Slow",
+        "+callbacks.slow.seconds=5",
+        f"+callbacks.slow.touch={touch}",
+        "+callbacks.slow.first_run_only=true",
+    ]
+    limits = ["hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=120", "hydra.launcher.max_num_timeout=1"]
+    start = time.monotonic()
+    proc = sweep_in_background(tmp_path, cache_dir, slurm_env, *SLURM, *RUN, *DDP, *slow, *limits, "ckpt_path=auto", f"hydra.sweep.dir={sweep}")
+    try:
+        wait_until(lambda: slurm.jobs(), 60, "the job to be submitted")
+        (job_id,) = slurm.jobs()
+        slurm.release(job_id, timeout=150)  # once submitit requeued it at the signal
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    wall = time.monotonic() - start
+    assert proc.returncode == 0, out[-3000:]
+    log = "".join(p.read_text() for p in sweep.glob(".submitit/*/*_0_log.out"))
+    assert "this job is timed-out" in log and "Requeued job" in log and "1 remaining timeouts" not in log
+    assert slurm.job_state(job_id).get("Restarts") == "1"
+    epoch, batch = resumed_at(touch)
+    assert (epoch, batch) > (0, 0)  # resumed, not restarted
+    assert json.loads((sweep / "0" / "result.json").read_text())["error"] is None
+    assert_same_training(reference, final_state(sweep / "0"))
+    print(f"time limit: resumed at epoch {epoch}, batch {batch}; sweep {wall:.1f} s")
