@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from genlab.configs import check_ranges, config_dir
 from genlab.data.disk import PreparedImageDataModule
 from genlab.data.prepared import is_complete
+from genlab.data.stream import StreamingImageDataModule
 from genlab.errors import ConfigError, instantiate, report_config_errors
 
 
@@ -18,10 +19,13 @@ def prepare_dataset(cfg: DictConfig) -> str:
     """Build (or find) the prepared entry of `cfg.dataset`; returns a one-line summary."""
     check_ranges(cfg.dataset, "dataset.")
     datamodule = instantiate(cfg.dataset)
+    if isinstance(datamodule, StreamingImageDataModule):
+        datamodule.prepare_data()
+        return f"genlab: litdata shards of {datamodule.source_dir} in {datamodule.data_dir}"
     if not isinstance(datamodule, PreparedImageDataModule):
         name = HydraConfig.get().runtime.choices.get("dataset", "?") if HydraConfig.initialized() else type(datamodule).__name__
         raise ConfigError(
-            f"dataset={name} is not decoded from files, so there is nothing to prepare; genlab-prepare takes image_folder, cifar10, cifar100, celeba"
+            f"dataset={name} is not decoded from files, so there is nothing to prepare; genlab-prepare takes image_folder, cifar10, cifar100, celeba, streaming"
         )
     entry = datamodule.entry()
     existed = is_complete(entry)

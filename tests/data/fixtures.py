@@ -3,13 +3,17 @@ IDX reader) and scikit-image's photographs. Each writer lays files out as the re
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
+import torch
 from PIL import Image
 
 from genlab.data.mnist import read_idx
@@ -119,3 +123,17 @@ def write_celeba(root: Path, n: int = 12, ext: str = "jpg") -> tuple[np.ndarray,
     rows = [f"{name} " + " ".join(("1" if s else "-1") if a == "Smiling" else "-1" for a in ATTRIBUTES) for name, s in zip(names, smiling)]
     (root / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
     return images, partition, smiling
+
+
+class RecordBatches(pl.Callback):
+    """Appends every training batch's image digests, as JSON lines, to `<path>.<rank>` (for CLI runs:
+    `+callbacks.record._target_=tests.data.fixtures.RecordBatches +callbacks.record.path=P`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        images = ((batch[0].detach().cpu() + 1) * 127.5).round().to(torch.uint8)
+        digests = [hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16] for image in images]
+        with open(f"{self.path}.{trainer.global_rank}", "a") as f:
+            f.write(json.dumps({"epoch": trainer.current_epoch, "batch": batch_idx, "items": digests}) + "\n")
