@@ -6,6 +6,8 @@ Paths (batch 64, one process, no loader workers, like genlab's defaults):
   prepared   `dataset=image_folder` after the one-off decode: batches indexed out of the memory-mapped
              uint8 cache (StatefulDataLoader + `__getitems__`);
   device     the same with `dataset.device_resident=true` (on this CPU the "device" is host memory);
+  stream     `dataset=streaming`: litdata shards of the same images on local disk, StreamingDataLoader
+             (skipped without the genlab[stream] extra);
   dcgan      D+G training steps of the `experiment=dcgan_cifar10` nets (latent 100, width 64) on
              random batches: what the data path has to keep up with.
 The folder: N crops of scikit-image's colour photographs saved as CelebA-sized 178 x 218 JPEGs
@@ -31,6 +33,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from genlab.data.folder import ImageFolderDataModule, read_image
+from genlab.errors import ConfigError
 from genlab.images import from_uint8
 from genlab.nets.dcgan import Discriminator, Generator
 
@@ -95,6 +98,19 @@ def dcgan_rate(size: int, batch: int, steps: int) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def streaming(dm: ImageFolderDataModule, shards: Path, batch: int) -> object | None:
+    """litdata shards of the folder on local disk (None without the genlab[stream] extra)."""
+    try:
+        from genlab.data.stream import StreamingImageDataModule, write_shards
+
+        write_shards(dm, str(shards))
+    except ConfigError:
+        return None
+    stream = StreamingImageDataModule(str(shards), image_size=dm.image_size, channels=dm.channels, batch_size=batch)
+    stream.setup()
+    return stream
+
+
 def measure(root: Path, cache: Path, size: int, repeats: int, batch: int) -> dict[str, object]:
     dm = ImageFolderDataModule(str(root), image_size=size, cache_dir=str(cache), batch_size=batch, val_fraction=0.05)
     start = time.perf_counter()
@@ -104,13 +120,17 @@ def measure(root: Path, cache: Path, size: int, repeats: int, batch: int) -> dic
     resident.setup()
     files = dm.files["train"]
     n = len(files)
-    results: dict[str, list[float]] = {"decode": [], "prepared": [], "device": [], "dcgan": []}
+    stream = streaming(dm, cache / f"shards{size}", batch)
+    results: dict[str, list[float]] = {"decode": [], "prepared": [], "device": [], "stream": [], "dcgan": []}
     for _ in range(repeats):  # interleaved: a busy neighbour slows every path alike
         # PIL decodes on one core: with --threads 1 (the default) this is the decode rate per core.
         results["decode"].append(rate(DataLoader(DecodePerItem(files, size), batch_size=batch, shuffle=True), n))
         results["prepared"].append(rate(dm.train_dataloader(), 20 * n))
         results["device"].append(rate(resident.train_dataloader(), 20 * n))
+        if stream is not None:
+            results["stream"].append(rate(stream.train_dataloader(), 5 * n))
         results["dcgan"].append(dcgan_rate(size, batch, steps=3))
+    results = {k: v for k, v in results.items() if v}
     best = {k: max(v) for k, v in results.items()}
     return {
         "size": size,
@@ -119,6 +139,7 @@ def measure(root: Path, cache: Path, size: int, repeats: int, batch: int) -> dic
         **{f"{k}_img_s": round(v) for k, v in best.items()},
         "prepared_over_decode": round(best["prepared"] / best["decode"], 1),
         "device_over_decode": round(best["device"] / best["decode"], 1),
+        "stream_over_decode": round(best["stream"] / best["decode"], 1) if "stream" in best else None,
         "prepared_over_dcgan": round(best["prepared"] / best["dcgan"], 1),
         "decode_over_dcgan": round(best["decode"] / best["dcgan"], 2),
         "all_runs": {k: [round(x) for x in v] for k, v in results.items()},
