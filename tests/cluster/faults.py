@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -80,3 +81,16 @@ class RecordRank(pl.Callback):
             "pid": os.getpid(),
         }
         Path(f"{self.path}.{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+class RecordSamples(pl.Callback):
+    """Every rank appends a digest of each training image it is given to `<path>.<rank>`, one per line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        images = batch[0] if isinstance(batch, (list, tuple)) else batch
+        digests = [hashlib.sha1(image.detach().cpu().numpy().tobytes()).hexdigest() for image in images]
+        with open(f"{self.path}.{trainer.global_rank}", "a") as f:
+            f.write("".join(d + "\n" for d in digests))
