@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -172,3 +173,24 @@ def test_a_slurm_job_that_hits_its_time_limit_is_checkpointed_resubmitted_and_fi
     assert json.loads((sweep / "0" / "result.json").read_text())["error"] is None
     assert_same_training(reference, final_state(sweep / "0"))
     print(f"time limit: resumed at epoch {epoch}, batch {batch}; sweep {wall:.1f} s")
+
+
+def test_an_optuna_sweep_preset_on_the_slurm_launcher_completes_its_trials(cli, tmp_path, slurm, slurm_env):
+    """hparams_search=vae_optuna with hydra/launcher=slurm: every trial a 2-task Slurm job, each
+    result back in the study."""
+    sweep = tmp_path / "sweep"
+    preset = ["hparams_search=vae_optuna", "hydra.sweeper.n_trials=2", "model.nll_samples=2", "hydra.sweeper.pruner=none"]
+    start = time.monotonic()
+    result = cli(
+        "train", *preset, *SLURM, *QUICK, "model.monitor=val/nll", "callbacks.sample_grid=null", f"hydra.sweep.dir={sweep}", env={**ENV, **slurm_env}
+    )
+    wall = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
+    assert len(outcomes) == 2 and all(o["error"] is None and o["value"] is not None for o in outcomes), outcomes
+    assert len(list(sweep.glob(".submitit/*/*_submission.sh"))) == 2  # one Slurm job per trial
+    assert "2 trials in" in result.stdout
+    study = optuna.load_study(study_name="vae_digits", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert sorted(t.value for t in study.trials) == sorted(o["value"] for o in outcomes)
+    print(f"optuna preset on slurm, 2 trials: {wall:.1f} s")
