@@ -13,7 +13,7 @@ from genlab.train import train
     [
         (
             ["model=cyclegan", "dataset=digits"],
-            r"model=cyclegan needs a dataset built on UnpairedDataModule \(Two domains A and B.*dataset=digits builds a DigitsDataModule",
+            r"model=cyclegan needs a dataset that offers genlab.contracts.TwoDomainData \(Two domains A and B.*dataset=digits builds a DigitsDataModule",
         ),
         (["model=rnn", "model.levels=7"], r"model.levels=7 does not match the data"),
         (["model=cyclegan", "dataset=textures", "dataset.crop_size=30"], r"dataset.crop_size=30: the ResNet generators take sizes divisible by 4"),

@@ -59,7 +59,7 @@ def check_compatible(model: GenerativeModule, datamodule: pl.LightningDataModule
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     what = " ".join((needed.__doc__ or "").split()).split(". ")[0].rstrip(".")  # its docstring's first sentence
     raise ConfigError(
-        f"model={choices.get('model', type(model).__name__)} needs a dataset built on {needed.__name__} ({what}), "
+        f"model={choices.get('model', type(model).__name__)} needs a dataset that offers genlab.contracts.{needed.__name__} ({what}), "
         f"but dataset={choices.get('dataset', '?')} builds a {type(datamodule).__name__}"
     )
 

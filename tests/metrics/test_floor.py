@@ -60,14 +60,13 @@ def test_every_metric_gets_a_floor_equal_to_the_metric_of_the_other_held_out_spl
 def test_without_a_disjoint_held_out_split_the_floor_compares_two_halves_of_the_reference(digits, digits_classifier, tmp_path):
     """MNIST's val and test are the same images: a floor between them would be 0."""
 
-    class SameHeldOut:
-        splits = {"val": None, "test": None}
-
-        def dataset(self, split):
-            return digits.dataset("val")
+    class SameHeldOut(DigitsDataModule):
+        def load_splits(self):
+            splits = super().load_splits()
+            return {**splits, "test": splits["val"]}
 
     metrics = SampleMetrics(digits_classifier, "digits", cache_dir=tmp_path, **OPTIONS)
-    values, protocols = metrics.evaluate(ImageSource(noise_images(N)), SameHeldOut(), "val")
+    values, protocols = metrics.evaluate(ImageSource(noise_images(N)), SameHeldOut(image_size=16), "val")
     val = digits.dataset("val").images
     order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))
     stream = stream_of(val[order[:89]], val[order[89:178]], reference="val_half")

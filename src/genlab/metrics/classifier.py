@@ -133,7 +133,7 @@ class ClassifierFeatures:
 
     def build(self, datamodule: pl.LightningDataModule, dataset_key: str, cache_dir: str | Path | None) -> FeatureExtractor:
         datamodule.setup()
-        num_classes = getattr(datamodule, "num_classes", 0)
+        num_classes = datamodule.num_classes  # both data contracts (genlab.contracts) have it
         if not num_classes:
             rank_zero_warn("metrics.features=classifier: the dataset has no labels; using the random-CNN fallback (see README)")
             return RandomCNNFeatures(self.width, self.num_features, self.seed).build(datamodule, dataset_key, cache_dir)

@@ -226,7 +226,7 @@ class SampleMetrics:
         streams = model.metric_streams(datamodule, split, self.num_samples)
         for stream in streams:
             real, real_logits = self.reference(stream, device)
-            protocol = self.protocol(stream, len(real), getattr(datamodule, "image_size", None))
+            protocol = self.protocol(stream, len(real), datamodule.image_size if datamodule is not None else None)
             for name, value in self.compute_stream(stream, real, device, real_logits).items():
                 values[name + stream.suffix], protocols[name + stream.suffix] = value, protocol
             floor = cached_floor(self, datamodule, stream.reference, real, real_logits, device)

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genlab.contracts import ImageData
 from genlab.metrics import cache
 from genlab.metrics.dist import rank_and_world
 from genlab.metrics.streams import MetricStream
@@ -49,7 +50,7 @@ PARTNERS = {"val": "test", "test": "val"}
 
 def partner_split(datamodule: Any, reference: str) -> str | None:
     """The held-out split with other images than `reference`, or None."""
-    partner, splits = PARTNERS.get(reference), getattr(datamodule, "splits", None) or {}
+    partner, splits = PARTNERS.get(reference), datamodule.splits if isinstance(datamodule, ImageData) else {}
     if partner not in splits or reference not in splits:
         return None
     ours, theirs = datamodule.dataset(reference).images, datamodule.dataset(partner).images

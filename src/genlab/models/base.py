@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
+from genlab.contracts import ImageData
 from genlab.metrics.streams import MetricStream
 
 
@@ -29,8 +30,8 @@ class GenerativeModule(pl.LightningModule):
     (Trainer's `gradient_clip_val` is unavailable in manual optimization).
     """
 
-    #: The DataModule class whose batches this family consumes; genlab-train checks it at start-up.
-    datamodule_type: type[pl.LightningDataModule] = pl.LightningDataModule
+    #: The data contract (genlab.contracts) whose batches this family consumes; genlab-train checks it at start-up.
+    datamodule_type: type = ImageData
     #: The networks that `compile` acts on and that `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
     ddp_modules: tuple[str, ...] = ()
 
@@ -71,7 +72,7 @@ class GenerativeModule(pl.LightningModule):
         """Named image batches for grids and dashboards; `batch` is a fixed validation batch."""
         return {"samples": self.sample(len(batch[0]), generator=generator)}
 
-    def metric_streams(self, datamodule: Any, split: str, num_samples: int) -> list[MetricStream]:
+    def metric_streams(self, datamodule: ImageData, split: str, num_samples: int) -> list[MetricStream]:
         """The (generated, real) image sets that sample metrics (FID, KID, ...) compare on `split`.
 
         Default: `num_samples` draws of `sample` against the split's images. Families whose outputs

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.data.unpaired import UnpairedDataModule
+from genlab.contracts import TwoDomainData
 from genlab.errors import ConfigError
 from genlab.images import to_uint8
 from genlab.losses import GANCriterion
@@ -37,7 +37,7 @@ class Direction(str, enum.Enum):
     BtoA = "BtoA"
 
 
-def _real_uint8(datamodule: Any, split: str, domain: str) -> Tensor:
+def _real_uint8(datamodule: TwoDomainData, split: str, domain: str) -> Tensor:
     return to_uint8(datamodule.images(split, domain))
 
 
@@ -68,7 +68,7 @@ class CycleGAN(GenerativeModule):
     model_names = ["G_A", "G_B", "D_A", "D_B"]
     visuals_nrow = 4
     ddp_modules = ("G_A", "G_B", "D_A", "D_B")
-    datamodule_type = UnpairedDataModule  # batches are (images_A, images_B)
+    datamodule_type = TwoDomainData  # batches are (images_A, images_B)
 
     def __init__(
         self,
@@ -149,7 +149,7 @@ class CycleGAN(GenerativeModule):
             outputs["reconstructions"].append(rec.cpu())
         return {key: torch.cat(value) for key, value in outputs.items()}
 
-    def metric_streams(self, datamodule: Any, split: str, num_samples: int) -> list[MetricStream]:
+    def metric_streams(self, datamodule: TwoDomainData, split: str, num_samples: int) -> list[MetricStream]:
         """FID & co. per direction: translations of `split`'s A images against its real B images
         (suffix `_a2b`), and B -> A (`_b2a`); at most `num_samples` translations each."""
         from genlab.metrics.streams import MetricStream
@@ -169,7 +169,7 @@ class CycleGAN(GenerativeModule):
         return streams
 
     def _translate_indices(
-        self, datamodule: Any, split: str, direction: Direction, indices: Tensor, generator: torch.Generator | None = None
+        self, datamodule: TwoDomainData, split: str, direction: Direction, indices: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
         return self.translate(datamodule.images(split, direction.value[0], indices=indices.tolist()), direction)
 
@@ -184,7 +184,8 @@ class CycleGAN(GenerativeModule):
         # Lightning's plain `ddp`: the G step leaves D without gradients (and vice versa).
         enable_unused_parameter_detection(self.trainer)
         # Fail at start-up, not in the sanity check, if the generators cannot take the crops.
-        crop, factor = getattr(self.trainer.datamodule, "crop_size", None), getattr(self.G_A, "factor", 1)
+        data, factor = self.trainer.datamodule, getattr(self.G_A, "factor", 1)  # a custom generator may not say
+        crop = data.image_size if isinstance(data, TwoDomainData) else None
         if crop is not None and crop % factor:
             raise ConfigError(
                 f"dataset.crop_size={crop}: the ResNet generators take sizes divisible by {factor} (2 ** model.generator.n_downsampling)"

@@ -12,7 +12,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from genlab.data.base import Binarize, InMemoryImageDataModule
+from genlab.contracts import ImageData
 from genlab.errors import ConfigError
 from genlab.models.base import evaluating
 from genlab.models.likelihood import LikelihoodModule
@@ -44,8 +44,8 @@ class RNN(LikelihoodModule):
 
     def setup(self, stage: str) -> None:
         # Fail at start-up, not after an epoch, if `levels` cannot represent the data.
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if isinstance(datamodule, InMemoryImageDataModule):
+        datamodule = self.trainer.datamodule
+        if isinstance(datamodule, ImageData):
             check_levels(self.levels, datamodule)
 
     # -- likelihood (nats per image) ----------------------------------------------------------------
@@ -72,12 +72,13 @@ class RNN(LikelihoodModule):
             return self.net.sample_naive(self._uniforms(n, generator))
 
 
-def check_levels(levels: int, datamodule: InMemoryImageDataModule) -> None:
+def check_levels(levels: int, datamodule: ImageData) -> None:
     """Raise ConfigError unless the training images take values on a `levels`-level grid."""
-    if datamodule.binarize is not Binarize.none:
+    if datamodule.binarize != "none":
         if levels != 2:
             raise ConfigError(f"model.levels={levels} does not match binarized data (dataset.binarize): use model.levels=2")
         return
+    datamodule.setup()
     values = datamodule.splits["train"][0].unique().double()
     # A value is on the grid if mapping it to the nearest level and back gives it again.
     on_grid = torch.round(torch.round(values / 255 * (levels - 1)) * 255 / (levels - 1)) == values
