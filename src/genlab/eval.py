@@ -51,7 +51,8 @@ def likelihood_metrics(cfg: DictConfig, model: Any, datamodule: Any, loggers: li
         enable_model_summary=False,
     )
     torch.manual_seed(cfg.metrics.seed)  # importance samples
-    results = getattr(trainer, loop)(model, datamodule=datamodule, verbose=False)[0]
+    run = trainer.test if loop == "test" else trainer.validate
+    results = run(model, datamodule=datamodule, verbose=False)[0]
     protocol = {
         "method": f"{type(model).__name__}.{step}",
         "split": cfg.split,

@@ -57,7 +57,8 @@ class SampleMetricsCallback(pl.Callback):
         if stage != "fit" or self.metrics is not None or trainer.fast_dev_run:
             return
         datamodule = trainer.datamodule
-        key = dataset_key((getattr(pl_module, "genlab_config", None) or {}).get("dataset") or {"_target_": type(datamodule).__name__})
+        saved = getattr(pl_module, "genlab_config", None) or {}  # set by genlab-train; absent for a bare module
+        key = dataset_key(saved.get("dataset") or {"_target_": type(datamodule).__name__})
         extractor = build_extractor(self.spec, datamodule, key, self.options["cache_dir"])
         self.metrics = SampleMetrics(extractor, key, **self.options)
         info = {f"features/{k}": float(v) for k, v in extractor.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
