@@ -1,6 +1,7 @@
-"""dataset=streaming: for datasets no node can hold, shards written once by litdata (`litdata.optimize`)
-and streamed by its `StreamingDataset` / `StreamingDataLoader`, from a local folder or an object store
-(s3://, gs://, ...). Optional extra: `pip install 'genlab[stream]'`.
+"""dataset=streaming, for datasets no node can hold: litdata shards, written once (litdata's
+`BinaryWriter`, what `litdata.optimize` runs) and streamed by its `StreamingDataset` /
+`StreamingDataLoader` from a local folder or an object store (s3://, gs://, ...).
+Optional extra: `pip install 'genlab[stream]'`.
 
 Layout: `data_dir/{train,val,test}/` (litdata's index.json + chunk-*.bin; a missing test uses val),
 each item {"image": uint8 H x W x C, "label": int}, and `data_dir/genlab.json` (classes, size).
@@ -24,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torchdata.stateful_dataloader import StatefulDataLoader
+from tqdm.auto import tqdm
 
 from genlab.data.base import Binarize, ImageTensorDataset, run_seed
 from genlab.data.folder import ImageFolderDataModule, read_image
@@ -44,21 +46,33 @@ def _litdata() -> Any:
     return litdata
 
 
-def _decode(item: tuple[str, int, int, int]) -> dict[str, Any]:
-    """One shard item from (path, label, channels, size); module level so litdata's workers can pickle it."""
-    path, label, channels, size = item
-    return {"image": read_image(Path(path), channels, size)[0], "label": label}
+def write_shards(source: ImageFolderDataModule, output_dir: str, chunk_bytes: str = "64MB") -> None:
+    """Decode the image folder `source` once (on this core, with a progress bar) into litdata shards
+    under `output_dir/<split>/`, with litdata's own writer (the format `litdata.optimize` writes).
+    Local folders only: copy them to an object store as plain files (e.g. `aws s3 sync`)."""
+    _litdata()
+    from litdata.streaming.writer import BinaryWriter
 
-
-def write_shards(source: ImageFolderDataModule, output_dir: str, num_workers: int = 1, chunk_bytes: str = "64MB") -> None:
-    """Decode the image folder `source` once into litdata shards under `output_dir/<split>/`."""
-    optimize = _litdata().optimize
     size, channels = source.load_size, source.channels
     for split, plan in source.plan().items():
-        inputs = [(str(path), int(label), channels, size) for path, label in zip(source.files[split], plan.labels)]
-        optimize(fn=_decode, inputs=inputs, output_dir=f"{output_dir}/{split}", chunk_bytes=chunk_bytes, num_workers=num_workers, mode="overwrite")
-    meta = {"classes": source.classes, "image_size": size, "channels": channels}
-    Path(output_dir, "genlab.json").write_text(json.dumps(meta))
+        writer = BinaryWriter(f"{output_dir}/{split}", chunk_bytes=chunk_bytes)
+        for i, (path, label) in enumerate(
+            tqdm(list(zip(source.files[split], plan.labels)), desc=f"genlab: sharding {split}", unit="img", leave=False)
+        ):
+            writer.add_item(i, {"image": read_image(path, channels, size)[0], "label": int(label)})
+        writer.done()
+        writer.merge()
+    Path(output_dir, "genlab.json").write_text(json.dumps({"classes": source.classes, "image_size": size, "channels": channels}))
+
+
+class InMemorySplits(dict):
+    """val and test; asking for "train" (streamed, never in memory) is a one-sentence ConfigError."""
+
+    def __missing__(self, split: str) -> tuple[Tensor, Tensor]:
+        raise ConfigError(
+            f"dataset=streaming holds only val and test in memory, not {split!r} (training images are streamed); "
+            f"what asked for it needs a dataset held in memory or prepared (image_folder, cifar10, celeba, ...)"
+        )
 
 
 def _whole_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -96,7 +110,7 @@ class StreamingImageDataModule(pl.LightningDataModule):
         self.image_size, self.channels, self.batch_size, self.num_workers, self.seed = image_size, channels, batch_size, num_workers, seed
         self.binarize = Binarize.none
         self.labels_from, self.val_fraction = labels, val_fraction
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.splits: dict[str, tuple[Tensor, Tensor]] = InMemorySplits()
         self._classifier_train: tuple[Tensor, Tensor] | None = None
         self.num_classes = 0
         self.remote = "://" in self.data_dir
@@ -152,8 +166,6 @@ class StreamingImageDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str) -> ImageTensorDataset:
         self.setup()
-        if split not in self.splits:
-            raise ConfigError(f"dataset=streaming keeps only val and test in memory, not {split!r}")
         return ImageTensorDataset(*self.splits[split])
 
     def classifier_dataset(self, split: str) -> ImageTensorDataset:
