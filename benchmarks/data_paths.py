@@ -120,7 +120,7 @@ def measure(root: Path, cache: Path, size: int, repeats: int, batch: int) -> dic
     resident.setup()
     files = dm.files["train"]
     n = len(files)
-    stream = streaming(dm, cache / f"shards{size}", batch)
+    stream = streaming(dm, cache / f"shards-{root.name}-{size}", batch)
     results: dict[str, list[float]] = {"decode": [], "prepared": [], "device": [], "stream": [], "dcgan": []}
     for _ in range(repeats):  # interleaved: a busy neighbour slows every path alike
         # PIL decodes on one core: with --threads 1 (the default) this is the decode rate per core.

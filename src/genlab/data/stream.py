@@ -17,6 +17,7 @@ memory when set up (they are small), so metrics and genlab-sample see the usual 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ def write_shards(source: ImageFolderDataModule, output_dir: str, chunk_bytes: st
 
     size, channels = source.load_size, source.channels
     for split, plan in source.plan().items():
+        shutil.rmtree(Path(output_dir, split), ignore_errors=True)  # left by a write that was killed (no genlab.json yet)
         writer = BinaryWriter(f"{output_dir}/{split}", chunk_bytes=chunk_bytes)
         for i, (path, label) in enumerate(
             tqdm(list(zip(source.files[split], plan.labels)), desc=f"genlab: sharding {split}", unit="img", leave=False)
