@@ -202,9 +202,10 @@ class Heartbeat:
         """Run these trials under this worker's heartbeat (recorded at once)."""
         if isinstance(self.storage, BaseHeartbeat) and self.interval:
             for trial_id in trial_ids:
+                # Heartbeat first: a trial marked live always has one to go stale by.
+                self.storage.record_heartbeat(trial_id)
                 self.storage.set_trial_system_attr(trial_id, WORKER, f"{socket.gethostname()}:{os.getpid()}")
                 self.trial_ids.add(trial_id)
-            self.beat()
 
     def beat(self) -> None:
         if isinstance(self.storage, BaseHeartbeat) and self.interval:

@@ -50,7 +50,7 @@ def wait_for_running(storage: str, study_name: str, timeout: float = 60) -> None
     while time.monotonic() < deadline:
         try:
             study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
-            if study.get_trials(states=(TrialState.RUNNING,)):
+            if any(t.params for t in study.get_trials(states=(TrialState.RUNNING,))):  # sampled: its job runs
                 return
         except KeyError:  # the study does not exist yet
             pass

@@ -154,10 +154,7 @@ class OptunaSweep:
                 with ask_lock(self.storage_url, self.storage, study.study_name):  # count and ask as one step
                     optuna.storages.fail_stale_trials(study)  # and retry them (RetryFailedTrialCallback)
                     n = studies.trials_to_ask(study, target, self.n_jobs)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
-                        trials = [study.ask(space) for _ in range(n)]
-                    heartbeat.claim(t._trial_id for t in trials)
+                    trials = [self.ask(study, space, heartbeat) for _ in range(n)]
                 if not trials:
                     # Wait for the other workers' trials: if one of them dies, its trial is retried here.
                     if not studies.others_running(study, heartbeat.trial_ids) or not self.heartbeat_interval:
@@ -166,6 +163,21 @@ class OptunaSweep:
                     continue
                 self.run_batch(study, trials, fixed, heartbeat)
         self.finish(study)
+
+    def ask(self, study: optuna.Study, space: dict[str, BaseDistribution], heartbeat: studies.Heartbeat) -> optuna.Trial:
+        """study.ask(), with the trial under this worker's heartbeat before it turns RUNNING: a worker
+        killed right after asking still leaves a trial that goes stale (and is retried). ask() runs
+        the lowest-numbered waiting trial, so there is always one, beaten first (a new one if needed)."""
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            study.enqueue_trial({})
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        heartbeat.claim([waiting[0]._trial_id])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
+            trial = study.ask(space)
+        heartbeat.claim([trial._trial_id])  # the same trial, unless another client popped it meanwhile
+        return trial
 
     def run_batch(self, study: optuna.Study, trials: list[optuna.Trial], fixed: list[str], heartbeat: studies.Heartbeat) -> None:
         # Jobs reach their trial through the storage (pruning); an in-memory study stays in this process.
