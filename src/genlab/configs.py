@@ -350,6 +350,26 @@ class SampleRunConfig:
     # Packages a checkpoint's config may name in `_target_` besides genlab, torch.nn, torch.optim.
     trusted_targets: list[str] = field(default_factory=list)
     paths: Any = MISSING
+    # After training (genlab.tasks): task=sample|complete|interpolate, conditional labels, output format.
+    task: str = "sample"
+    mask: str = "bottom_half"
+    mask_fraction: float = ranged(0.5, gt=0, lt=1)
+    iterations: int = ranged(100, **AT_LEAST_1)
+    steps: int = ranged(8, ge=2)
+    labels: Optional[list[int]] = None
+    label: Optional[int] = ranged(None, **NON_NEGATIVE)
+    format: str = "npz"
+
+
+@dataclass
+class ExportRunConfig:
+    task_name: str = "export"
+    ckpt_path: str = MISSING
+    format: str = "onnx"
+    out: str = MISSING
+    direction: Optional[str] = None
+    trusted_targets: list[str] = field(default_factory=list)
+    paths: Any = MISSING
 
 
 @dataclass
@@ -408,6 +428,7 @@ def register_configs() -> None:
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema", name="train", node=TrainRunConfig)
     cs.store(group="schema", name="sample", node=SampleRunConfig)
+    cs.store(group="schema", name="export", node=ExportRunConfig)
     cs.store(group="schema", name="metrics", node=MetricsConfig)
     cs.store(group="schema", name="eval", node=EvalRunConfig)
     cs.store(group="schema", name="features", node=FeaturesRunConfig)
