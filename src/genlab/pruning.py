@@ -36,6 +36,7 @@ class OptunaTrialCallback(pl.Callback):
         self.storage_url, self.study_name, self.trial_number = storage, study_name, int(trial_number)
         self.monitor, self.dirpath = monitor, dirpath
         self.trial: Any = None
+        self.storage: Any = None
         self.step = 0
         self.last: float | None = None
         self.pruned_at: int | None = None
@@ -50,11 +51,17 @@ class OptunaTrialCallback(pl.Callback):
         pruner = build_pruner(storage.get_study_system_attrs(study_id).get(PRUNER_ATTR))
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=pruner)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
-        self.trial = optuna.Trial(study, trial_id)
+        self.trial, self.storage = optuna.Trial(study, trial_id), storage
         # A resumed job (requeued on a cluster) goes on counting from the evaluations already reported.
         reported = storage.get_trial(trial_id).intermediate_values
         self.step = max(reported) + 1 if reported else 0
         self.write({"study": self.study_name, "number": self.trial_number, "state": "RUNNING"})
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Sweep jobs share the sweeper's process: close this job's database connections now, not at GC.
+        engine = getattr(self.storage, "engine", None)
+        if stage == "fit" and engine is not None:
+            engine.dispose()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
