@@ -31,6 +31,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from genlab.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 #: Set in the launching process while a job runs; its children inherit it and tie their life to it.
@@ -167,6 +169,20 @@ def supervised_ranks() -> Iterator[None]:
             os.environ.pop(LAUNCHER_PID, None)
         else:
             os.environ[LAUNCHER_PID] = saved_pid
+
+
+def check_slurm_step(world_size: int) -> None:
+    """Fail before training when Lightning would take its ranks from a Slurm job whose tasks were never
+    started: `genlab-train` in an `sbatch` script without `srun` sees the job's SLURM_NTASKS, and rank 0
+    then waits for ranks that do not exist (until trainer.strategy.timeout)."""
+    ntasks = os.environ.get("SLURM_NTASKS")
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")  # Lightning's own opt-out
+    if world_size > 1 and ntasks and int(ntasks) > 1 and "SLURM_STEP_ID" not in os.environ and not interactive:
+        raise ConfigError(
+            f"trainer: genlab-train runs in a Slurm job of {ntasks} tasks but not under srun (no SLURM_STEP_ID), so "
+            "Lightning would wait for ranks that were never started; start one task per device with `srun` "
+            "(--ntasks-per-node=trainer.devices) or submit with hydra/launcher=slurm"
+        )
 
 
 #: trainer.accelerator values that run on GPUs (what a Slurm job must request).

@@ -22,7 +22,7 @@ from genlab.checkpoint import check_resume, check_weights
 from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.history import ContinuesHistory, ResumePoint
-from genlab.launch import die_with_launcher, supervised_ranks
+from genlab.launch import check_slurm_step, die_with_launcher, supervised_ranks
 from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
 from genlab.sweeps import in_multirun, sweep_job, write_result
@@ -114,6 +114,7 @@ def train(cfg: DictConfig) -> float | None:
             if isinstance(recorder, ContinuesHistory):
                 recorder.continue_history(point)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    check_slurm_step(trainer.world_size)
     save_resolved_config(cfg, output_dir)
     for logger in loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "run": run_info()})

@@ -194,3 +194,19 @@ def test_an_optuna_sweep_preset_on_the_slurm_launcher_completes_its_trials(cli, 
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert sorted(t.value for t in study.trials) == sorted(o["value"] for o in outcomes)
     print(f"optuna preset on slurm, 2 trials: {wall:.1f} s")
+
+
+def test_genlab_train_in_a_batch_script_without_srun_stops_with_one_sentence(tmp_path, cache_dir, slurm, slurm_env):
+    """Without srun Lightning reads the job's SLURM_NTASKS=2 but only one process exists: rank 0 would
+    wait for rank 1 (measured: until trainer.strategy.timeout). genlab says so before training."""
+    out = tmp_path / "job.out"
+    command = f"{sys.executable} -m genlab.train trainer=ddp_cpu trainer.devices=2 {' '.join(QUICK)} hydra.run.dir={tmp_path / 'run'}"
+    env = {**os.environ, **ENV, **slurm_env, "GENLAB_CACHE_DIR": str(cache_dir)}
+    start = time.monotonic()
+    sbatch = ["sbatch", "--wait", "--ntasks-per-node=2", "--cpus-per-task=1", f"--output={out}", f"--chdir={tmp_path}", "--wrap", command]
+    result = subprocess.run(sbatch, capture_output=True, text=True, env=env, timeout=300)
+    wall = time.monotonic() - start
+    assert result.returncode != 0
+    log = out.read_text()
+    assert "runs in a Slurm job of 2 tasks but not under srun" in log and "Traceback" not in log, log[-3000:]
+    print(f"batch script without srun: failed after {wall:.1f} s")
