@@ -45,12 +45,14 @@ class Slow(pl.Callback):
     """Every rank sleeps `seconds` before each training batch and writes "<epoch> <batch> <pid>" to
     `<touch>.<rank>` (and, once per process, appends it to `<touch>.<rank>.starts`): a job that is
     reliably mid-epoch while a test interrupts it, and a record of where each restart resumed.
-    `first_run_only`: a restarted process trains at full speed."""
+    `first_run_only`: a restarted process trains at full speed; `fast_first`: so do a process's first
+    batches (a checkpoint exists early)."""
 
-    def __init__(self, seconds: float, touch: str, first_run_only: bool = False) -> None:
-        self.seconds, self.touch, self.first_run_only = seconds, touch, first_run_only
+    def __init__(self, seconds: float, touch: str, first_run_only: bool = False, fast_first: int = 0) -> None:
+        self.seconds, self.touch, self.first_run_only, self.fast_first = seconds, touch, first_run_only, fast_first
         self.started = False
         self.sleep = True
+        self.batches = 0  # run by this process
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         where = f"{trainer.current_epoch} {batch_idx} {os.getpid()}"
@@ -61,7 +63,8 @@ class Slow(pl.Callback):
             self.sleep = not (self.first_run_only and starts.exists())
             with starts.open("a") as f:
                 f.write(where + "\n")
-        if self.sleep:
+        self.batches += 1
+        if self.sleep and self.batches > self.fast_first:
             time.sleep(self.seconds)
 
 

@@ -144,14 +144,16 @@ def test_a_requeued_slurm_job_resumes_from_last_ckpt_to_the_weights_of_an_uninte
 def test_a_slurm_job_that_hits_its_time_limit_is_checkpointed_resubmitted_and_finishes(reference, tmp_path, cache_dir, slurm, slurm_env):
     """A 3-minute limit, signalled 2 minutes before: at the signal (USR2) submitit checkpoints the job (its
     overrides), requeues it (max_num_timeout=1 allows one), and the rerun resumes from last.ckpt and
-    finishes, bit-identical to the uninterrupted run. The first run trains slowly (5 s a batch) so
-    that the signal finds it in training; the rerun at full speed, within its own limit."""
+    finishes, bit-identical to the uninterrupted run. The first run checkpoints after 2 quick batches,
+    then trains slowly (8 s a batch) so that the signal (measured: up to 30 s early) finds it in
+    training past a checkpoint; the rerun trains at full speed, within its own limit."""
     touch, sweep = tmp_path / "at", tmp_path / "sweep"
     slow = [
         "+callbacks.slow._target_=tests.cluster.faults.Slow",
-        "+callbacks.slow.seconds=5",
+        "+callbacks.slow.seconds=8",
         f"+callbacks.slow.touch={touch}",
         "+callbacks.slow.first_run_only=true",
+        "+callbacks.slow.fast_first=2",
     ]
     limits = ["hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=120", "hydra.launcher.max_num_timeout=1"]
     start = time.monotonic()
