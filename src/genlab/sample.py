@@ -1,4 +1,8 @@
-"""genlab-sample: draw images from a checkpoint (no training config needed) into samples.npz + grid.png."""
+"""genlab-sample: draw images from a checkpoint (no training config needed) into samples.npz + grid.png.
+
+`task=sample` (default) draws new images (`labels=`/`label=` for a conditional model, `format=folder`
+for a class-per-folder tree); `task=complete` and `task=interpolate`: see genlab.tasks.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from genlab.checkpoint import TRUSTED_TARGETS, load_datamodule, load_model, read_checkpoint
@@ -16,6 +20,13 @@ from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, report_config_errors
 from genlab.images import from_uint8, save_grid, to_hwc_uint8
 from genlab.models.base import GenerativeModule
+from genlab.tasks import family_entry
+from genlab.tasks.complete import COMPLETERS
+from genlab.tasks.conditional import default_labels, num_classes, requested_labels, sample_labelled
+from genlab.tasks.folder import write_folder
+from genlab.tasks.inputs import task_images
+from genlab.tasks.interpolate import INTERPOLATORS
+from genlab.tasks.masks import make_mask
 
 
 def source_images(cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...]) -> Tensor | None:
@@ -35,30 +46,100 @@ def source_images(cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any]
     return datamodule.images("test", domain, cfg.num_samples)
 
 
-@torch.no_grad()
+def write_outputs(out: Path, outputs: dict[str, Tensor], grid: Tensor, nrow: int | None) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out / "samples.npz", **{name: to_hwc_uint8(x) if x.is_floating_point() and x.dim() == 4 else x.numpy() for name, x in outputs.items()}
+    )
+    save_grid(grid, out / "grid.png", nrow=nrow)
+    return {"samples": out / "samples.npz", "grid": out / "grid.png"}
+
+
+def draw_samples(
+    cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
+) -> dict[str, Path]:
+    """task=sample: new images (CycleGAN: translations), conditioned on `labels`/`label` when given."""
+    labels = requested_labels(cfg, model)
+    if labels is None and cfg.format == "folder":
+        labels = default_labels(model, cfg.num_samples)
+        if labels is None:
+            raise ConfigError(
+                f"format=folder: writes labelled samples, but {type(model).__name__} models here are unconditional; use a conditional model"
+            )
+    if labels is None:
+        inputs = source_images(cfg, model, ckpt, allowed)
+        # Options a family does not use stay None (see GenerativeModule.generate).
+        outputs = model.generate(cfg.num_samples, cfg.batch_size, generator, direction=cfg.direction, inputs=inputs)
+        grid, nrow = model.grid_layout(outputs)
+        return write_outputs(Path(cfg.out), outputs, grid, nrow)
+    images = sample_labelled(model, labels, cfg.batch_size, generator)
+    paths = write_outputs(Path(cfg.out), {"images": images, "labels": labels}, images[:100], num_classes(model) if cfg.labels is None else None)
+    if cfg.format == "folder":
+        paths["folder"] = write_folder(images, labels, Path(cfg.out) / "images", num_classes(model))
+    return paths
+
+
+def complete_images(
+    cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
+) -> dict[str, Path]:
+    """task=complete: `input` (default: the test split) with `mask` removed and filled by the model.
+
+    samples.npz: images (completions), inputs (the originals), masks (1: visible), labels (if known).
+    grid.png: rows of (masked input, completion, original).
+    """
+    complete = family_entry(model, COMPLETERS, "task=complete")
+    x, labels = task_images(cfg, model, ckpt, allowed)
+    known = make_mask(cfg.mask, tuple(x.shape), cfg.mask_fraction, generator)
+    filled = torch.cat(
+        [complete(model, xs, ks, generator, iterations=cfg.iterations).cpu() for xs, ks in zip(x.split(cfg.batch_size), known.split(cfg.batch_size))]
+    )
+    # masks: N x H x W x C like the images, 1 where the pixel was visible.
+    outputs = {
+        "images": filled,
+        "inputs": x,
+        "masks": known.permute(0, 2, 3, 1).to(torch.uint8),
+        **({"labels": labels} if labels is not None else {}),
+    }
+    shown = torch.stack([torch.where(known, x, torch.zeros_like(x)), filled, x], dim=1)[:16].flatten(0, 1)
+    return write_outputs(Path(cfg.out), outputs, shown, 3)
+
+
+def interpolate_images(
+    cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
+) -> dict[str, Path]:
+    """task=interpolate: `num_samples` rows (pairs) of `steps` images; samples.npz also holds the latents."""
+    interpolate = family_entry(model, INTERPOLATORS, "task=interpolate")
+
+    def real_images(n: int) -> Tensor:  # only the families that interpolate between real images read them
+        return task_images(OmegaConf.merge(cfg, {"num_samples": n}), model, ckpt, allowed)[0]
+
+    outputs = interpolate(model, cfg.num_samples, cfg.steps, generator, real_images, requested_labels(cfg, model))
+    return write_outputs(Path(cfg.out), outputs, outputs["images"], cfg.steps)
+
+
+#: task= -> what genlab-sample does.
+TASKS = {"sample": draw_samples, "complete": complete_images, "interpolate": interpolate_images}
+
+
 def sample(cfg: DictConfig) -> dict[str, Path]:
     check_ranges(cfg)
+    if cfg.task not in TASKS:
+        raise ConfigError(f"task={cfg.task}: must be one of {', '.join(TASKS)}")
+    if cfg.format not in ("npz", "folder"):
+        raise ConfigError(f"format={cfg.format}: must be npz or folder")
     allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
     ckpt = read_checkpoint(cfg.ckpt_path, allowed)
     model = load_model(cfg.ckpt_path, allowed, ckpt).to(cfg.device)
-    inputs = source_images(cfg, model, ckpt, allowed)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    # Options a family does not use stay None (see GenerativeModule.generate).
-    outputs = model.generate(cfg.num_samples, cfg.batch_size, generator, direction=cfg.direction, inputs=inputs)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "samples.npz", **{name: to_hwc_uint8(images) for name, images in outputs.items()})
-    grid_images, nrow = model.grid_layout(outputs)
-    save_grid(grid_images, out / "grid.png", nrow=nrow)
-    return {"samples": out / "samples.npz", "grid": out / "grid.png"}
+    return TASKS[cfg.task](cfg, model, ckpt, allowed, generator)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="sample")
 @report_config_errors
 def main(cfg: DictConfig) -> None:
     paths = sample(cfg)
-    print(f"genlab: wrote {paths['samples']} and {paths['grid']}")
+    print(f"genlab: wrote {' and '.join(str(p) for p in paths.values())}")
 
 
 if __name__ == "__main__":

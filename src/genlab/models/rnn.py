@@ -66,6 +66,20 @@ class RNN(LikelihoodModule):
             return self.net.sample(self._uniforms(n, generator))
 
     @torch.no_grad()
+    def complete(self, x: Tensor, known: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Draw the pixels where `known` (bool, x's shape) is False given the others, in raster order.
+
+        Each missing pixel is drawn from p(pixel | every pixel before it in raster order), visible or
+        already drawn. When every missing pixel comes after every visible one (the bottom rows, say)
+        that is the exact conditional p(missing | visible); for other masks the visible pixels that
+        come later in raster order are not conditioned on (the draw ignores them), only kept.
+        Visible pixels come back unchanged.
+        """
+        with evaluating(self.net):
+            drawn = self.net.sample(self._uniforms(len(x), generator), given=x.to(self.device), known=known.to(self.device))
+        return torch.where(known.to(drawn.device), x.to(drawn.device), drawn)
+
+    @torch.no_grad()
     def sample_naive(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """The same draws as `sample`, re-running the whole network for every pixel (slow; for tests)."""
         with evaluating(self.net):

@@ -51,25 +51,34 @@ class VAE(LikelihoodModule):
         self.decoder = decoder(out_channels=channels * likelihood.params_per_channel)
         self.latent_dim, self.beta, self.nll_samples = latent_dim, beta, nll_samples
 
+    # -- the networks (the conditional VAE adds its labels here) ---------------------------------
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu, logvar) of q(z | x)."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Likelihood parameters of p(x | z)."""
+        return self.decoder(z)
+
     # -- likelihood terms (nats per image) ------------------------------------------------------
     def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(reconstruction NLL, KL(q(z|x) || p(z))), each of shape N, with one reparameterised z."""
-        mu, logvar = self.encoder(x)
+        mu, logvar = self.encode(x)
         # randn_per_rank: DDP ranks share the seed but must not share the noise.
         z = mu + self.randn_per_rank(*mu.shape).to(mu.dtype) * (0.5 * logvar).exp()
-        rec = -self.likelihood.log_prob(x, self.decoder(z))
+        rec = -self.likelihood.log_prob(x, self.decode(z))
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
         return rec, kl
 
     @torch.no_grad()
     def importance_nll(self, x: Tensor, k: int, chunk: int = 50) -> Tensor:
         """-log p(x) estimated as -log mean_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x); shape N."""
-        mu, logvar = self.encoder(x)
+        mu, logvar = self.encode(x)
         log_w = []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
             z = mu + torch.randn(kk, *mu.shape, device=x.device, dtype=mu.dtype) * (0.5 * logvar).exp()
-            params = self.decoder(z.flatten(0, 1))
+            params = self.decode(z.flatten(0, 1))
             log_px = self.likelihood.log_prob(x.repeat(kk, 1, 1, 1), params).view(kk, -1)
             log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
             log_qz = log_normal(z, mu, logvar)
@@ -96,12 +105,31 @@ class VAE(LikelihoodModule):
         """Decoder means for z ~ N(0, I) (the usual way to show VAE samples)."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         with evaluating(self.decoder):
-            return self.likelihood.mean(self.decoder(z))
+            return self.likelihood.mean(self.decode(z))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         with evaluating(self):
-            return self.likelihood.mean(self.decoder(self.encoder(x)[0]))
+            return self.likelihood.mean(self.decode(self.encode(x)[0]))
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, known: Tensor, generator: torch.Generator | None = None, iterations: int = 100) -> Tensor:
+        """Fill the pixels where `known` (bool, x's shape) is False (Rezende et al. 2014, appendix F).
+
+        A Markov chain: start the missing pixels at 0 (mid-grey), then repeatedly encode, draw z from
+        q(z | x), decode, and copy the decoder's mean into the missing pixels only, keeping the
+        visible ones clamped. The last step decodes the posterior mean instead of a draw.
+        """
+        x, known = x.to(self.device), known.to(self.device)
+        current = torch.where(known, x, torch.zeros_like(x))
+        with evaluating(self):
+            for step in range(iterations):
+                mu, logvar = self.encode(current)
+                last = step == iterations - 1
+                noise = torch.randn(mu.shape, generator=generator).to(mu)
+                z = mu if last else mu + noise * (0.5 * logvar).exp()
+                current = torch.where(known, x, self.likelihood.mean(self.decode(z)))
+        return current
 
     def visuals(self, batch: Any, generator: torch.Generator) -> dict[str, Tensor]:
         x = batch[0]

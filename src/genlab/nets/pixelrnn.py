@@ -187,11 +187,20 @@ class PixelRNN(nn.Module):
         return self.distribution.log_prob(to_index(x, self.levels), self(x))
 
     # -- sampling ---------------------------------------------------------------------------------
+    def _draw(self, logits: Tensor, u: Tensor, given: Tensor | None, known: Tensor | None, index: tuple[int, int, int]) -> Tensor:
+        """Pixel `index` = (c, i, j): drawn from `logits` with `u`, or the given value where `known`."""
+        value = from_index(self.distribution.sample(logits, u[(slice(None), *index)]), self.levels)
+        if given is None or known is None:
+            return value
+        return torch.where(known[(slice(None), *index)], given[(slice(None), *index)].to(value.dtype), value)
+
     @torch.no_grad()
-    def sample_naive(self, u: Tensor) -> Tensor:
+    def sample_naive(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None) -> Tensor:
         """Reference sampler: the full network over the whole canvas for every pixel and channel.
 
         u: N x C x H x W uniforms in [0, 1) (the random draws); returns images in [-1, 1].
+        `given`/`known` (completion): pixels where the bool mask `known` is set are copied from
+        `given` instead of drawn, so every later pixel in raster order is conditioned on them.
         """
         n, channels, height, width = u.shape
         x = u.new_zeros(n, channels, height, width)
@@ -199,15 +208,16 @@ class PixelRNN(nn.Module):
             for j in range(width):
                 for c in range(channels):
                     logits = self(x)[:, c, :, i, j]
-                    x[:, c, i, j] = from_index(self.distribution.sample(logits, u[:, c, i, j]), self.levels)
+                    x[:, c, i, j] = self._draw(logits, u, given, known, (c, i, j))
         return x
 
     @torch.no_grad()
-    def sample(self, u: Tensor) -> Tensor:
+    def sample(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None) -> Tensor:
         """Same draws as `sample_naive`, computing only pixel (i, j)'s column of every layer.
 
         Row i needs h[i-1], c[i-1] of each layer (kept from the finished row) and, along the row,
         each layer's input at (i, j-1) and (i, j) and the canvas in the 7x7 window above and left.
+        `given`/`known`: as in `sample_naive`.
         """
         n, channels, height, width = u.shape
         hid, k = self.hidden, self.distribution.logits_per_channel
@@ -240,7 +250,6 @@ class PixelRNN(nn.Module):
                     for w, conv in zip(head_w, self.head):
                         h = F.linear(F.relu(h), w, conv.bias)
                     logits = h.view(n, channels, k)[:, c]
-                    value = from_index(self.distribution.sample(logits, u[:, c, i, j]), self.levels)
-                    canvas[:, c, i + r, j + r] = value
+                    canvas[:, c, i + r, j + r] = self._draw(logits, u, given, known, (c, i, j))
             h_prev, c_prev = h_row, c_row
         return canvas[:, :, r : r + height, r : r + width].contiguous()
