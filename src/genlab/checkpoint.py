@@ -140,3 +140,35 @@ def check_weights(path: str | Path, state_dict: Mapping[str, Any], model: torch.
         raise ConfigError(
             f"ckpt_path={path}: its weights do not fit this model ({'; '.join(problems)}); use the model overrides of the run that wrote it"
         )
+
+
+def lineage(path: str | Path, ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Which checkpoint this is and whether its run saved a better one (from ModelCheckpoint's state
+    in it): epoch, global step, the monitored metric when it was saved, and the run's best."""
+    state = next((v for k, v in (ckpt.get("callbacks") or {}).items() if k.startswith("ModelCheckpoint")), {})
+    as_float = lambda v: None if v is None else float(v)  # noqa: E731 - tensors or floats in the state
+    info = {
+        "path": str(Path(path).expanduser().resolve()),
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+        "monitor": state.get("monitor"),
+        "score": as_float(state.get("current_score")),
+        "best_path": state.get("best_model_path") or None,
+        "best_score": as_float(state.get("best_model_score")),
+    }
+    mode = state.get("mode", "min")
+    better = info["best_score"] is not None and info["score"] is not None and info["best_path"] != info["path"]
+    better = better and (info["best_score"] < info["score"] if mode == "min" else info["best_score"] > info["score"])
+    info["better_exists"] = bool(better and Path(info["best_path"]).is_file())
+    return info
+
+
+def describe_lineage(info: dict[str, Any]) -> str:
+    """One or two lines for genlab-eval's output."""
+    score = f"; {info['monitor']} {info['score']:.4g} when saved" if info["score"] is not None else ""
+    text = f"scored {info['path']} (epoch {info['epoch']}, global step {info['global_step']}{score})"
+    if info["better_exists"]:
+        text += f"\na better checkpoint of this run exists: {info['best_path']} ({info['monitor']} {info['best_score']:.4g}); evaluate it with ckpt_path={info['best_path']}"
+    elif info["best_score"] is not None:
+        text += f"; the best checkpoint of its run by {info['monitor']}"
+    return text

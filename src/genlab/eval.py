@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.checkpoint import TRUSTED_TARGETS, load_datamodule, load_model, read_checkpoint
+from genlab.checkpoint import TRUSTED_TARGETS, describe_lineage, lineage, load_datamodule, load_model, read_checkpoint
 from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.loggers import quiet_lightning_tips
@@ -107,9 +107,11 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         logger.save()
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"checkpoint": str(Path(cfg.ckpt_path).expanduser().resolve()), "split": cfg.split, "metrics": results}
+    history = lineage(cfg.ckpt_path, ckpt)
+    record = {"checkpoint": history["path"], "lineage": history, "split": cfg.split, "metrics": results}
     (out / "metrics.json").write_text(json.dumps(record, indent=2))
     print(format_table(results))
+    print(describe_lineage(history))
     return results
 
 
