@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/after_training"))
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--cache-dir", type=Path, default=Path("outputs/bench_cache"))
+    parser.add_argument("--runs", type=Path, default=Path("outputs/after_training_runs"), help="genlab-train run dirs (reused when present)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def main() -> None:
     for name in args.families:
         overrides, options = FAMILIES[name]
         start = time.perf_counter()
-        ckpt = train(name, overrides, args.out / "runs")
+        ckpt = train(name, overrides, args.runs)
         trained = time.perf_counter() - start
         saved = read_checkpoint(ckpt)
         model = load_model(ckpt, ckpt=saved)
@@ -83,7 +84,9 @@ def main() -> None:
         if name != "pixelrnn":
             sample_cli(ckpt, args.out / name / "interpolate", "task=interpolate", "num_samples=8", "steps=10")
         print(name, json.dumps(results[name]), flush=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    path = args.out / "results.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**previous, **results}, indent=2))
 
 
 if __name__ == "__main__":
