@@ -126,11 +126,19 @@ def test_random_crops_and_flips_are_drawn_for_training_only(tmp_path):
     dm = folder(tmp_path / "photos", tmp_path / "cache", image_size=32, crop="random", flip=True, val_fraction=0.25)
     assert dm.load_size == 36 and dm.full["train"].shape[1:] == (36, 36, 3)
     train = dm.dataset("train")
-    a, b = train.__getitems__(list(range(8)))[0], train.__getitems__(list(range(8)))[0]
-    assert a.shape == (8, 3, 32, 32) and not torch.equal(a, b)
-    full = dm.full["train"][0].permute(2, 0, 1).float() / 127.5 - 1
-    windows = [full[:, t : t + 32, s : s + 32] for t in range(5) for s in range(5)]
-    assert any(torch.allclose(a[0], w) or torch.allclose(a[0], w.flip(-1)) for w in windows)  # a (flipped) window of the stored image
+    a = train.__getitems__(list(range(8)))[0]
+    assert a.shape == (8, 3, 32, 32)
+    assert torch.equal(a, dm.dataset("train").__getitems__(list(range(8)))[0])  # a batch's crops: the same in a resumed run
+    assert not torch.equal(a[:4], train.__getitems__([3, 2, 1, 0])[0].flip(0))  # another batch: other draws
+    full = dm.full["train"].permute(0, 3, 1, 2).float() / 127.5 - 1
+    windows = {
+        (t, s, f): (full[:8, :, t : t + 32, s : s + 32].flip(-1) if f else full[:8, :, t : t + 32, s : s + 32])
+        for t in range(5)
+        for s in range(5)
+        for f in (0, 1)
+    }
+    found = [next(key for key, w in windows.items() if torch.equal(a[i], w[i])) for i in range(8)]  # each a (flipped) window
+    assert len(set(found)) > 1 and any(key[:2] != (2, 2) for key in found)  # not all centred, not all alike
     val = dm.dataset("val")
     assert torch.equal(val.__getitems__([0])[0], val.__getitems__([0])[0])  # evaluation: the centre crop, always
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import get_worker_info
 
 from genlab.data.base import Binarize, ImageTensorDataset, InMemoryImageDataModule, Split, bernoulli_uint8, run_seed
 from genlab.data.prepared import SplitPlan, entry_dir, load, prepare
@@ -33,9 +32,10 @@ class PreparedImages(ImageTensorDataset):
     in [-1, 1] at `size` px: centre crops, or random crops and horizontal flips when `random_crop` /
     `flip` (training). `images` is the NCHW view of the centre crops (what metrics compare against).
 
-    The crop offsets and flips of a batch are drawn at once from the dataset's own generator (seeded
-    from `seed`, the rank and the loader worker), never from the global RNG, and applied as one
-    gather, so they cost the same on the device-resident path as on a DataLoader.
+    The crop offsets and flips of a batch are drawn at once, from a generator seeded by `seed` and the
+    batch's indices (never the global RNG) and applied as one gather: they cost the same on the
+    device-resident path as on a DataLoader, differ between epochs (the order does), and a run
+    resumed mid-epoch draws the very crops the uninterrupted run drew for the same batch.
     """
 
     def __init__(
@@ -47,26 +47,14 @@ class PreparedImages(ImageTensorDataset):
         flip: bool = False,
         dynamic_binarization: bool = False,
         seed: int = 0,
-        rank: int = 0,
     ) -> None:
         offset = (full.shape[1] - size) // 2
         super().__init__(full[:, offset : offset + size, offset : offset + size].permute(0, 3, 1, 2), labels, dynamic_binarization)
-        self.full, self.size, self.random_crop, self.flip, self.seed, self.rank = full, size, random_crop, flip, seed, rank
-        self._generator: torch.Generator | None = None
-        self._worker: int | None = None
+        self.full, self.size, self.random_crop, self.flip, self.seed = full, size, random_crop, flip, seed
 
     def to(self, device: torch.device) -> PreparedImages:
         args = (self.full.to(device), self.labels.to(device), self.size, self.random_crop, self.flip, self.dynamic_binarization)
-        return PreparedImages(*args, seed=self.seed, rank=self.rank)
-
-    def generator(self) -> torch.Generator:
-        worker = get_worker_info()
-        worker_id = worker.id if worker is not None else None
-        if self._generator is None or worker_id != self._worker:
-            base = worker.seed if worker is not None else self.seed
-            self._generator = torch.Generator().manual_seed((base * 1_000_003 + self.rank) % 2**63)
-            self._worker = worker_id
-        return self._generator
+        return PreparedImages(*args, seed=self.seed)
 
     def __getitems__(self, indices: list[int] | Tensor) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(indices, device=self.full.device)
@@ -81,7 +69,8 @@ class PreparedImages(ImageTensorDataset):
 
     def _augmented(self, idx: Tensor) -> Tensor:
         n, span, size = len(idx), self.full.shape[1] - self.size + 1, self.size
-        g = self.generator()
+        # Python hashes tuples of ints the same in every process (PYTHONHASHSEED only salts str/bytes).
+        g = torch.Generator().manual_seed(hash((self.seed, *idx.tolist())) % 2**63)
         if self.random_crop:
             top, left = torch.randint(span, (2, n), generator=g)
         else:
@@ -186,7 +175,6 @@ class PreparedImageDataModule(InMemoryImageDataModule):
     def dataset(self, split: str) -> PreparedImages:
         self.setup()
         train = split == "train"
-        rank = self.trainer.global_rank if self.trainer is not None else 0
         return PreparedImages(
             self.full[split],
             self.splits[split][1],
@@ -195,7 +183,6 @@ class PreparedImageDataModule(InMemoryImageDataModule):
             flip=train and self.flip,
             dynamic_binarization=train and self.binarize is Binarize.dynamic,
             seed=run_seed(self.seed),
-            rank=rank,
         )
 
     def device_source(self, device: torch.device) -> PreparedImages:
