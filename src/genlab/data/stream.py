@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from genlab.data.base import Binarize, ImageTensorDataset, run_seed
 from genlab.data.folder import ImageFolderDataModule, read_image
+from genlab.data.prepared import BadImage
 from genlab.errors import ConfigError
 from genlab.images import from_uint8
 
@@ -61,7 +62,11 @@ def write_shards(source: ImageFolderDataModule, output_dir: str, chunk_bytes: st
         for i, (path, label) in enumerate(
             tqdm(list(zip(source.files[split], plan.labels)), desc=f"genlab: sharding {split}", unit="img", leave=False)
         ):
-            writer.add_item(i, {"image": read_image(path, channels, size)[0], "label": int(label)})
+            try:
+                image = read_image(path, channels, size)[0]
+            except BadImage as err:
+                raise ConfigError(f"{err}; fix or remove it before writing shards") from None
+            writer.add_item(i, {"image": image, "label": int(label)})
         writer.done()
         writer.merge()
     Path(output_dir, "genlab.json").write_text(json.dumps({"classes": source.classes, "image_size": size, "channels": channels}))
