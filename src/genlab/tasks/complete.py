@@ -55,8 +55,14 @@ def vae_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generato
     return model.complete(x, known, generator, iterations=iterations)
 
 
-#: Model class name -> its completion (the conditional VAE inherits the VAE's).
-COMPLETERS: dict[str, Callable[..., Tensor]] = {"RNN": rnn_complete, "VAE": vae_complete, "GAN": gan_complete}
+def needs_labels(model: Any, *args: Any, **kwargs: Any) -> Any:
+    from genlab.errors import ConfigError
+
+    raise ConfigError(f"{type(model).__name__} models cannot complete or interpolate unlabelled images: their encoder needs each image's class")
+
+
+#: Model class name -> its completion (the conditional VAE's encoder needs labels that inputs lack).
+COMPLETERS: dict[str, Callable[..., Tensor]] = {"RNN": rnn_complete, "ConditionalVAE": needs_labels, "VAE": vae_complete, "GAN": gan_complete}
 
 
 def mean_fill(x: Tensor, known: Tensor, mean_image: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from genlab.errors import ConfigError
 from genlab.models.base import evaluating
+from genlab.tasks.complete import needs_labels
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -63,5 +64,5 @@ def vae_interpolate(
     return {"images": out.cpu(), "latents": z.cpu(), "endpoints": x.cpu()}
 
 
-#: Model class name -> its interpolation (the conditional VAE inherits the VAE's).
-INTERPOLATORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_interpolate, "VAE": vae_interpolate}
+#: Model class name -> its interpolation.
+INTERPOLATORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_interpolate, "ConditionalVAE": needs_labels, "VAE": vae_interpolate}

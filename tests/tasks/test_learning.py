@@ -1,0 +1,66 @@
+"""Slow: briefly trained models beat the named baselines, by genlab's digit classifier.
+
+- completion of held-out digits with the bottom half removed is classified as the original's class
+  more often than filling the half with the mean training image or with uniform noise;
+- the conditional VAE's samples are classified as the requested class >= 90% of the time (chance: 10%).
+Numbers for longer runs and every family: benchmarks/README.md ("After training").
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
+from genlab.metrics.classifier import ClassifierFeatures
+from genlab.tasks.score import completion_accuracy, label_agreement
+from genlab.train import train
+
+QUIET = [
+    "~callbacks.sample_metrics",
+    "~callbacks.sample_grid",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def trained(compose_cfg, tmp_path, cache_dir, *overrides):
+    train(compose_cfg(*overrides, *QUIET))
+    ckpt = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt", ckpt=ckpt)
+    datamodule, dataset_cfg = load_datamodule(ckpt)
+    extractor = ClassifierFeatures().build(datamodule, f"digits{dataset_cfg['image_size']}", cache_dir)
+    return model, datamodule, extractor
+
+
+def completion_scores(model, datamodule, extractor, **options):
+    images, labels = datamodule.splits["test"]
+    mean_image = (datamodule.splits["train"][0].float() / 127.5 - 1).mean(0, keepdim=True)
+    return completion_accuracy(model, extractor, images.float() / 127.5 - 1, labels.long(), mean_image, **options)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    ("family", "options"),
+    [
+        (["experiment=pixelrnn_digits", "trainer.max_epochs=15"], {}),
+        (["model=vae", "dataset=digits", "model.nll_samples=4", "trainer.max_epochs=20"], {"iterations": 100}),
+    ],
+    ids=["pixelrnn_8px", "vae_16px"],
+)
+def test_completed_bottom_halves_keep_the_digit_class_more_often_than_mean_or_noise_fill(
+    compose_cfg, tmp_path, cache_dir, family, options, one_thread
+):
+    model, datamodule, extractor = trained(compose_cfg, tmp_path, cache_dir, *family)
+    scores = completion_scores(model, datamodule, extractor, **options)
+    assert scores["model"] > max(scores["mean_fill"], scores["noise_fill"]) + 0.04, scores
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_conditional_vae_samples_are_classified_as_the_requested_class_90_percent_of_the_time(compose_cfg, tmp_path, cache_dir, one_thread):
+    model, _, extractor = trained(compose_cfg, tmp_path, cache_dir, "model=cvae", "dataset=digits", "model.nll_samples=4", "trainer.max_epochs=20")
+    torch.manual_seed(0)
+    assert label_agreement(model, extractor, 500) >= 0.9
