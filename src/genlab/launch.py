@@ -148,8 +148,8 @@ def supervised_ranks() -> Iterator[None]:
         children = [c for s in supervisors for c in s.children]
         finish(children, timeout=CHILD_EXIT_S)
         failed = first_failure(supervisors)
-        if failed:
-            raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}") from err
+        if failed:  # rank 0's own message stays: it is the cause when every rank failed alike
+            raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}; rank 0: {type(err).__name__}: {err}") from err
         raise
     except BaseException:  # interrupted (KeyboardInterrupt, SystemExit from SIGTERM): stop at once
         for supervisor in supervisors:
