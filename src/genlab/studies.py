@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface fail_stale_trials() works on
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from genlab.errors import ConfigError
+
+# Optuna 4.9 renamed RetryFailedTrialCallback (deprecated, removed in 6.0); 4.0-4.8 have only the old name.
+RetryStale = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
 
 JOURNAL = "journal://"
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
@@ -101,7 +104,9 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_p
     if url is None:
         return optuna.storages.InMemoryStorage()
     url = str(url)
-    callback = RetryFailedTrialCallback(max_retry=max_retry) if heartbeat_interval and max_retry != 0 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = RetryStale(max_retry=max_retry) if heartbeat_interval and max_retry != 0 else None
     if url.startswith(JOURNAL):
         path = url[len(JOURNAL) :]
         if not path.startswith("/"):

@@ -170,7 +170,8 @@ class OptunaSweep:
         the lowest-numbered waiting trial, so there is always one, beaten first (a new one if needed)."""
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
-            study.enqueue_trial({})
+            # Not enqueue_trial({}): its (empty) fixed_params would tell the grid sampler the trial is set by hand.
+            study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         heartbeat.claim([waiting[0]._trial_id])
         with warnings.catch_warnings():
