@@ -129,6 +129,7 @@ def supervised_ranks() -> Iterator[None]:
     """Run one job (single run or sweep job) with genlab's rank supervision instead of Lightning's
     watcher; see the module docstring. No effect where Slurm or torchrun start the ranks."""
     from pytorch_lightning.strategies.launchers import subprocess_script
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     supervisors: list[RankSupervisor] = []
 
@@ -151,9 +152,12 @@ def supervised_ranks() -> Iterator[None]:
         if failed:  # rank 0's own message stays: it is the cause when every rank failed alike
             raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}; rank 0: {type(err).__name__}: {err}") from err
         raise
-    except BaseException:  # interrupted (KeyboardInterrupt, SystemExit from SIGTERM): stop at once
+    except BaseException as err:  # interrupted (KeyboardInterrupt, SystemExit from SIGTERM): stop at once
         for supervisor in supervisors:
             kill_all(supervisor.children)
+        if isinstance(err, SIGTERMException) and not err.code:
+            # Lightning's SIGTERM exit carries no code: the process (a whole sweep) would end with 0.
+            raise SystemExit(128 + signal.SIGTERM) from err
         raise
     else:
         for supervisor in supervisors:
