@@ -170,5 +170,5 @@ def describe_lineage(info: dict[str, Any]) -> str:
     if info["better_exists"]:
         text += f"\na better checkpoint of this run exists: {info['best_path']} ({info['monitor']} {info['best_score']:.4g}); evaluate it with ckpt_path={info['best_path']}"
     elif info["best_score"] is not None:
-        text += f"; the best checkpoint of its run by {info['monitor']}"
+        text += f"; no checkpoint of its run is better by {info['monitor']}"
     return text
