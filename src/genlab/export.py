@@ -81,17 +81,23 @@ def vae_network(model: Any, direction: str | None) -> SamplingNetwork:
     meta |= {"latent_distribution": "standard normal", "num_classes": int(getattr(model, "num_classes", 0))}
     inputs: tuple[Tensor, ...] = (torch.randn(2, model.latent_dim),)
     if meta["num_classes"]:
-        return SamplingNetwork(_ConditionalDecoderMean(model), (*inputs, torch.arange(2) % meta["num_classes"]), ["z", "labels"], ["images"], meta)
+        return SamplingNetwork(
+            _ConditionalDecoderMean(model.decoder, model.likelihood),
+            (*inputs, torch.arange(2) % meta["num_classes"]),
+            ["z", "labels"],
+            ["images"],
+            meta,
+        )
     return SamplingNetwork(_DecoderMean(model.decoder, model.likelihood), inputs, ["z"], ["images"], meta)
 
 
 class _ConditionalDecoderMean(nn.Module):
-    def __init__(self, model: Any) -> None:
+    def __init__(self, decoder: nn.Module, likelihood: Any) -> None:
         super().__init__()
-        self.model = model
+        self.decoder, self.likelihood = decoder, likelihood
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
-        return self.model.decode(z, labels)
+        return self.likelihood.mean(self.decoder(z, labels))
 
 
 def cyclegan_network(model: Any, direction: str | None) -> SamplingNetwork:
