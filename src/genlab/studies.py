@@ -6,6 +6,7 @@ inside each job (`genlab.pruning`) and by `genlab-sweep-report`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import socket
@@ -95,6 +96,8 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     def get_heartbeat_stale_trial_callback(self) -> Callable | None:
         return self.stale_callback
 
+    get_failed_trial_callback = get_heartbeat_stale_trial_callback  # its name before Optuna 4.9
+
 
 def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_period: int | None = None, max_retry: int | None = 0) -> BaseStorage:
     """`url` -> an Optuna storage: an RDB URL (`sqlite:///...`, `postgresql://...`, `mysql://...`),
@@ -121,7 +124,11 @@ def open_storage(url: str | None, heartbeat_interval: int | None = None, grace_p
         )
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "heartbeat_stale_trial_callback": callback}
+    # Optuna 4.9 renamed failed_trial_callback to heartbeat_stale_trial_callback.
+    callback_arg = (
+        "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters else "failed_trial_callback"
+    )
+    kwargs: dict[str, Any] = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, callback_arg: callback}
     # Several workers starting at once may race to create the schema: retry after a short, random wait.
     for attempt in range(5):
         try:
