@@ -152,7 +152,7 @@ class OptunaSweep:
         with studies.Heartbeat(self.storage, self.heartbeat_interval) as heartbeat:
             while True:
                 with ask_lock(self.storage_url, self.storage, study.study_name):  # count and ask as one step
-                    optuna.storages.fail_stale_trials(study)  # and retry them (RetryFailedTrialCallback)
+                    optuna.storages.fail_stale_trials(study)  # and retry them (genlab.studies.RetryStale)
                     n = studies.trials_to_ask(study, target, self.n_jobs)
                     trials = [self.ask(study, space, heartbeat) for _ in range(n)]
                 if not trials:
