@@ -46,12 +46,16 @@ def source_images(cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any]
     return datamodule.images("test", domain, cfg.num_samples)
 
 
-def write_outputs(out: Path, outputs: dict[str, Tensor], grid: Tensor, nrow: int | None) -> dict[str, Path]:
+#: Completion and interpolation grids are a few small images per row: enlarged to at least this width.
+TASK_GRID_WIDTH = 256
+
+
+def write_outputs(out: Path, outputs: dict[str, Tensor], grid: Tensor, nrow: int | None, min_width: int = 0) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out / "samples.npz", **{name: to_hwc_uint8(x) if x.is_floating_point() and x.dim() == 4 else x.numpy() for name, x in outputs.items()}
     )
-    save_grid(grid, out / "grid.png", nrow=nrow)
+    save_grid(grid, out / "grid.png", nrow=nrow, min_width=min_width)
     return {"samples": out / "samples.npz", "grid": out / "grid.png"}
 
 
@@ -101,7 +105,7 @@ def complete_images(
         **({"labels": labels} if labels is not None else {}),
     }
     shown = torch.stack([torch.where(known, x, torch.zeros_like(x)), filled, x], dim=1)[:16].flatten(0, 1)
-    return write_outputs(Path(cfg.out), outputs, shown, 3)
+    return write_outputs(Path(cfg.out), outputs, shown, 3, min_width=TASK_GRID_WIDTH)
 
 
 def interpolate_images(
@@ -114,7 +118,7 @@ def interpolate_images(
         return task_images(OmegaConf.merge(cfg, {"num_samples": n}), model, ckpt, allowed)[0]
 
     outputs = interpolate(model, cfg.num_samples, cfg.steps, generator, real_images, requested_labels(cfg, model))
-    return write_outputs(Path(cfg.out), outputs, outputs["images"], cfg.steps)
+    return write_outputs(Path(cfg.out), outputs, outputs["images"], cfg.steps, min_width=TASK_GRID_WIDTH)
 
 
 #: task= -> what genlab-sample does.
