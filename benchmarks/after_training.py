@@ -30,7 +30,7 @@ QUIET = ["~callbacks.sample_metrics", "~callbacks.sample_grid", "logger=csv", "t
 FAMILIES = {
     "pixelrnn": (["experiment=pixelrnn_digits", "trainer.max_epochs=15"], {}),
     "vae": (["model=vae", "dataset=digits", "dataset.image_size=16", "model.nll_samples=4", "trainer.max_epochs=30"], {"iterations": 100}),
-    "cvae": (["model=cvae", "dataset=digits", "dataset.image_size=16", "model.nll_samples=4", "trainer.max_epochs=30"], {"iterations": 100}),
+    "cvae": (["model=cvae", "dataset=digits", "dataset.image_size=16", "model.latent_dim=8", "model.nll_samples=4", "trainer.max_epochs=80"], {"iterations": 100}),
     "cgan": (["model=cgan", "dataset=digits", "dataset.image_size=16", "model.monitor=null", "trainer.max_epochs=40"], {"iterations": 200}),
 }
 

@@ -94,3 +94,9 @@ def test_an_unknown_mask_name_is_refused_with_the_names_accepted(compose_cfg, tm
     ckpt = save(build(compose_cfg, *VAE), tmp_path / "v.ckpt")
     with pytest.raises(ConfigError, match="mask=top: must be one of bottom_half, right_half, center, random"):
         run(compose_cfg, ckpt, tmp_path / "out", "task=complete", "mask=top", "num_samples=2")
+
+
+def test_the_conditional_vae_refuses_to_complete_images_whose_class_it_is_not_given(compose_cfg, tmp_path):
+    ckpt = save(build(compose_cfg, "model=cvae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"), tmp_path / "c.ckpt")
+    with pytest.raises(ConfigError, match="ConditionalVAE models cannot complete or interpolate unlabelled images"):
+        run(compose_cfg, ckpt, tmp_path / "out", "task=complete", "num_samples=2")

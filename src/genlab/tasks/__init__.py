@@ -15,8 +15,10 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 def family_entry(model: Any, registry: Mapping[str, T], what: str) -> T:
     """The registry entry for `model`'s class or its nearest ancestor (keys are class names); a
-    ConfigError naming the task and the families that can do it otherwise."""
+    ConfigError naming the task and the families that can do it otherwise. Entries with a true
+    `refuses` attribute raise their own sentence (a subclass that cannot do what its parent does)."""
     for cls in type(model).__mro__:
         if cls.__name__ in registry:
             return registry[cls.__name__]
-    raise ConfigError(f"{what}: {type(model).__name__} models cannot do this (families that can: {', '.join(registry)})")
+    able = [name for name, entry in registry.items() if not getattr(entry, "refuses", False)]
+    raise ConfigError(f"{what}: {type(model).__name__} models cannot do this (families that can: {', '.join(able)})")

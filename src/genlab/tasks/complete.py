@@ -61,6 +61,9 @@ def needs_labels(model: Any, *args: Any, **kwargs: Any) -> Any:
     raise ConfigError(f"{type(model).__name__} models cannot complete or interpolate unlabelled images: their encoder needs each image's class")
 
 
+needs_labels.refuses = True  # type: ignore[attr-defined]
+
+
 #: Model class name -> its completion (the conditional VAE's encoder needs labels that inputs lack).
 COMPLETERS: dict[str, Callable[..., Tensor]] = {"RNN": rnn_complete, "ConditionalVAE": needs_labels, "VAE": vae_complete, "GAN": gan_complete}
 
