@@ -59,6 +59,7 @@ def write_outputs(out: Path, outputs: dict[str, Tensor], grid: Tensor, nrow: int
     return {"samples": out / "samples.npz", "grid": out / "grid.png"}
 
 
+@torch.no_grad()
 def draw_samples(
     cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
 ) -> dict[str, Path]:
@@ -131,6 +132,8 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
         raise ConfigError(f"task={cfg.task}: must be one of {', '.join(TASKS)}")
     if cfg.format not in ("npz", "folder"):
         raise ConfigError(f"format={cfg.format}: must be npz or folder")
+    if cfg.format == "folder" and cfg.task != "sample":
+        raise ConfigError(f"format=folder: writes new labelled samples (task=sample), not task={cfg.task}")
     allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
     ckpt = read_checkpoint(cfg.ckpt_path, allowed)
     model = load_model(cfg.ckpt_path, allowed, ckpt).to(cfg.device)

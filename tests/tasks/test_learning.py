@@ -46,7 +46,7 @@ def completion_scores(model, datamodule, extractor, **options):
     ("family", "options"),
     [
         (["experiment=pixelrnn_digits", "trainer.max_epochs=15"], {}),
-        (["model=vae", "dataset=digits", "model.nll_samples=4", "trainer.max_epochs=20"], {"iterations": 100}),
+        (["model=vae", "dataset=digits", "model.nll_samples=4", "trainer.max_epochs=30"], {"iterations": 100}),
     ],
     ids=["pixelrnn_8px", "vae_16px"],
 )
@@ -61,6 +61,16 @@ def test_completed_bottom_halves_keep_the_digit_class_more_often_than_mean_or_no
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_conditional_vae_samples_are_classified_as_the_requested_class_90_percent_of_the_time(compose_cfg, tmp_path, cache_dir, one_thread):
-    model, _, extractor = trained(compose_cfg, tmp_path, cache_dir, "model=cvae", "dataset=digits", "model.nll_samples=4", "trainer.max_epochs=20")
+    model, _, extractor = trained(
+        compose_cfg,
+        tmp_path,
+        cache_dir,
+        "model=cvae",
+        "dataset=digits",
+        "model.latent_dim=8",
+        "model.lr=3e-3",
+        "model.nll_samples=4",
+        "trainer.max_epochs=40",
+    )
     torch.manual_seed(0)
     assert label_agreement(model, extractor, 500) >= 0.9
