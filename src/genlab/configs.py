@@ -148,6 +148,8 @@ class RNNConfig:
     layers: int = ranged(4, **AT_LEAST_1)
     lr: float = ranged(1e-3, **POSITIVE)
     monitor: Optional[str] = "val/nll"
+    # > 0: class-conditional PixelRNN (a per-class bias in every layer); the dataset's classes.
+    num_classes: int = ranged(0, **NON_NEGATIVE)
 
 
 @dataclass

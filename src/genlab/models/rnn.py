@@ -37,10 +37,16 @@ class RNN(LikelihoodModule):
         layers: int = 4,
         lr: float = 1e-3,
         monitor: str | None = "val/nll",
+        num_classes: int = 0,
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)
-        self.net = net(channels=channels, levels=levels, hidden=hidden, layers=layers)
+        conditional = {"num_classes": num_classes} if num_classes else {}
+        self.net = net(channels=channels, levels=levels, hidden=hidden, layers=layers, **conditional)
         self.image_size, self.channels, self.levels = image_size, channels, levels
+        # num_classes > 0: class-conditional (a per-class bias in every layer); batch_labels holds the
+        # labels of the batch being scored, since the likelihood terms take images only.
+        self.num_classes = num_classes
+        self.batch_labels: Tensor | None = None
 
     def setup(self, stage: str) -> None:
         # Fail at start-up, not after an epoch, if `levels` cannot represent the data.
@@ -50,8 +56,22 @@ class RNN(LikelihoodModule):
 
     # -- likelihood (nats per image) ----------------------------------------------------------------
     def nll(self, x: Tensor) -> Tensor:
-        """-log p(x) per image, exact (shape N)."""
-        return -self.net.log_prob(x)
+        """-log p(x) per image, exact (shape N); conditional: -log p(x | its label)."""
+        return -self.net.log_prob(x, self.batch_labels if self.num_classes else None)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        self.batch_labels = batch[1]
+        return super().training_step(batch, batch_idx)
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        self.batch_labels = batch[1]
+        super()._evaluate(batch, stage)
+
+    def _labels(self, n: int, labels: Tensor | None) -> Tensor | None:
+        """Conditional: `labels` (default 0..K-1 cycling) on this device; unconditional: None."""
+        if not self.num_classes:
+            return None
+        return (torch.arange(n) % self.num_classes if labels is None else labels).to(self.device)
 
     # -- sampling -----------------------------------------------------------------------------------
     def _uniforms(self, n: int, generator: torch.Generator | None) -> Tensor:
@@ -60,30 +80,33 @@ class RNN(LikelihoodModule):
         return torch.rand(shape, generator=generator).to(self.device, self.dtype)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """n images drawn pixel by pixel, carrying the Row LSTM state from row to row."""
         with evaluating(self.net):
-            return self.net.sample(self._uniforms(n, generator))
+            return self.net.sample(self._uniforms(n, generator), labels=self._labels(n, labels))
 
     @torch.no_grad()
-    def complete(self, x: Tensor, known: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def complete(self, x: Tensor, known: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """Draw the pixels where `known` (bool, x's shape) is False given the others, in raster order.
 
         Each missing pixel is drawn from p(pixel | every pixel before it in raster order), visible or
         already drawn. When every missing pixel comes after every visible one (the bottom rows, say)
         that is the exact conditional p(missing | visible); for other masks the visible pixels that
         come later in raster order are not conditioned on (the draw ignores them), only kept.
-        Visible pixels come back unchanged.
+        Visible pixels come back unchanged. A class-conditional model needs each image's `labels`.
         """
+        if self.num_classes and labels is None:
+            raise ConfigError("task=complete: a class-conditional PixelRNN needs each image's class, which unlabelled inputs lack")
         with evaluating(self.net):
-            drawn = self.net.sample(self._uniforms(len(x), generator), given=x.to(self.device), known=known.to(self.device))
+            u = self._uniforms(len(x), generator)
+            drawn = self.net.sample(u, given=x.to(self.device), known=known.to(self.device), labels=self._labels(len(x), labels))
         return torch.where(known.to(drawn.device), x.to(drawn.device), drawn)
 
     @torch.no_grad()
-    def sample_naive(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample_naive(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """The same draws as `sample`, re-running the whole network for every pixel (slow; for tests)."""
         with evaluating(self.net):
-            return self.net.sample_naive(self._uniforms(n, generator))
+            return self.net.sample_naive(self._uniforms(n, generator), labels=self._labels(n, labels))
 
 
 def check_levels(levels: int, datamodule: ImageData) -> None:

@@ -140,9 +140,11 @@ class RowLSTM(nn.Module):
         c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, gate_bias: Tensor | None = None) -> Tensor:
         n, _, height, width = x.shape
         x_gates = self.input_to_state(x)  # the whole image at once: it only looks along each row
+        if gate_bias is not None:  # class-conditional: one bias per image and gate map
+            x_gates = x_gates + gate_bias[:, :, None, None]
         h = c = x.new_zeros(n, self.hidden, width)
         rows = []
         # unbind, not x_gates[:, :, i]: each indexing op's backward would zero-fill a whole-image
@@ -159,7 +161,9 @@ class PixelRNN(nn.Module):
     K = `distribution.logits_per_channel` (1 for Bernoulli, `levels` otherwise).
     """
 
-    def __init__(self, channels: int = 1, levels: int = 256, hidden: int = 32, layers: int = 4, head_hidden: int | None = None) -> None:
+    def __init__(
+        self, channels: int = 1, levels: int = 256, hidden: int = 32, layers: int = 4, head_hidden: int | None = None, num_classes: int = 0
+    ) -> None:
         super().__init__()
         head_hidden = head_hidden or 2 * hidden
         if min(hidden, head_hidden) < channels:
@@ -172,19 +176,39 @@ class PixelRNN(nn.Module):
         self.head = nn.ModuleList(
             [MaskedConv2d(2 * hidden, head_hidden, (1, 1), channels, "B"), MaskedConv2d(head_hidden, channels * k, (1, 1), channels, "B")]
         )
+        # Class-conditional (as in conditional PixelCNN): a learned per-class bias on the first
+        # layer's maps and on every Row LSTM layer's gates. A bias does not depend on any pixel, so
+        # the masks' raster order is untouched.
+        self.num_classes = num_classes
+        self.label_bias = nn.Embedding(num_classes, 2 * hidden) if num_classes else None
+        self.gate_bias = nn.ModuleList(nn.Embedding(num_classes, 4 * hidden) for _ in range(layers)) if num_classes else None
+        for embedding in [self.label_bias, *(self.gate_bias or [])]:
+            if embedding is not None:
+                nn.init.zeros_(embedding.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def biases(self, labels: Tensor | None) -> tuple[Tensor | None, list[Tensor | None]]:
+        """(first-layer bias N x 2h, per-layer gate biases N x 4h) for `labels`; Nones when unconditional."""
+        if self.label_bias is None or self.gate_bias is None:
+            return None, [None] * len(self.layers)
+        if labels is None:
+            raise ValueError("a class-conditional PixelRNN needs labels")
+        return self.label_bias(labels), [embedding(labels) for embedding in self.gate_bias]
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        first_bias, gate_biases = self.biases(labels)
         h = self.first(x)
-        for layer in self.layers:
-            h = layer(h)
+        if first_bias is not None:
+            h = h + first_bias[:, :, None, None]
+        for layer, gate_bias in zip(self.layers, gate_biases):
+            h = layer(h, gate_bias)
         for conv in self.head:
             h = conv(F.relu(h))
         n, _, height, width = h.shape
         return h.view(n, self.channels, -1, height, width)
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """Exact log p(x) in nats per image (teacher forcing: one pass over the whole image)."""
-        return self.distribution.log_prob(to_index(x, self.levels), self(x))
+    def log_prob(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Exact log p(x [| labels]) in nats per image (teacher forcing: one pass over the whole image)."""
+        return self.distribution.log_prob(to_index(x, self.levels), self(x, labels))
 
     # -- sampling ---------------------------------------------------------------------------------
     def _draw(self, logits: Tensor, u: Tensor, given: Tensor | None, known: Tensor | None, index: tuple[int, int, int]) -> Tensor:
@@ -195,7 +219,7 @@ class PixelRNN(nn.Module):
         return torch.where(known[(slice(None), *index)], given[(slice(None), *index)].to(value.dtype), value)
 
     @torch.no_grad()
-    def sample_naive(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None) -> Tensor:
+    def sample_naive(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         """Reference sampler: the full network over the whole canvas for every pixel and channel.
 
         u: N x C x H x W uniforms in [0, 1) (the random draws); returns images in [-1, 1].
@@ -207,18 +231,19 @@ class PixelRNN(nn.Module):
         for i in range(height):
             for j in range(width):
                 for c in range(channels):
-                    logits = self(x)[:, c, :, i, j]
+                    logits = self(x, labels)[:, c, :, i, j]
                     x[:, c, i, j] = self._draw(logits, u, given, known, (c, i, j))
         return x
 
     @torch.no_grad()
-    def sample(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None) -> Tensor:
+    def sample(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         """Same draws as `sample_naive`, computing only pixel (i, j)'s column of every layer.
 
         Row i needs h[i-1], c[i-1] of each layer (kept from the finished row) and, along the row,
         each layer's input at (i, j-1) and (i, j) and the canvas in the 7x7 window above and left.
-        `given`/`known`: as in `sample_naive`.
+        `given`/`known`: as in `sample_naive`; `labels`: the classes of a class-conditional net.
         """
+        first_bias, gate_biases = self.biases(labels)
         n, channels, height, width = u.shape
         hid, k = self.hidden, self.distribution.logits_per_channel
         r = self.first.kernel_size[0] // 2
@@ -241,9 +266,13 @@ class PixelRNN(nn.Module):
                 for c in range(channels):
                     window = canvas[:, :, i : i + 2 * r + 1, j : j + 2 * r + 1]
                     h = F.conv2d(window, first_w, self.first.bias).flatten(1)
+                    if first_bias is not None:
+                        h = h + first_bias
                     for li, layer in enumerate(self.layers):
                         inputs[li][:, :, j + 1] = h
                         gates = F.linear(inputs[li][:, :, j : j + 2].flatten(1), i2s_w[li], layer.input_to_state.bias)
+                        if gate_biases[li] is not None:
+                            gates = gates + gate_biases[li]
                         h_new, c_new = layer.cell(gates + state_gates[li][:, :, j], c_prev[li][:, :, j])
                         h_row[li][:, :, j], c_row[li][:, :, j] = h_new, c_new
                         h = h + F.linear(h_new, out_w[li], layer.output.bias)
