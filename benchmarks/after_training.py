@@ -34,7 +34,7 @@ FAMILIES = {
         ["model=cvae", "dataset=digits", "dataset.image_size=16", "model.latent_dim=8", "model.nll_samples=4", "trainer.max_epochs=80"],
         {"iterations": 100},
     ),
-    "crnn": (["experiment=pixelrnn_digits", "model.num_classes=10", "trainer.max_epochs=15"], {}),
+    "crnn": (["experiment=pixelrnn_digits", "model.num_classes=10", "trainer.max_epochs=60"], {}),
     "cgan": (["model=cgan", "dataset=digits", "dataset.image_size=16", "model.monitor=null", "trainer.max_epochs=40"], {"iterations": 200}),
 }
 

@@ -78,7 +78,8 @@ def draw_samples(
         grid, nrow = model.grid_layout(outputs)
         return write_outputs(Path(cfg.out), outputs, grid, nrow)
     images = sample_labelled(model, labels, cfg.batch_size, generator)
-    paths = write_outputs(Path(cfg.out), {"images": images, "labels": labels}, images[:100], num_classes(model) if cfg.labels is None else None)
+    nrow = num_classes(model) if cfg.labels is None else None
+    paths = write_outputs(Path(cfg.out), {"images": images, "labels": labels}, images[:100], nrow, min_width=TASK_GRID_WIDTH)
     if cfg.format == "folder":
         paths["folder"] = write_folder(images, labels, Path(cfg.out) / "images", num_classes(model))
     return paths
