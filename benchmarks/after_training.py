@@ -3,7 +3,8 @@
 
 - completion: held-out digits with the bottom half removed, filled by the model vs by the mean
   training image vs by uniform noise: how often the classifier gives the original's class;
-- conditional control: how often it gives the requested class to cgan / cvae samples.
+- conditional control: how often it gives the requested class to cgan / cvae / crnn samples, and the
+  Classification Accuracy Score (the classifier trained on generated samples, tested on real digits).
 
     OMP_NUM_THREADS=1 python benchmarks/after_training.py --out benchmarks/results/after_training [--epochs-scale 1]
 
@@ -23,7 +24,7 @@ import torch
 
 from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
 from genlab.metrics.classifier import ClassifierFeatures
-from genlab.tasks.score import completion_accuracy, label_agreement
+from genlab.tasks.score import classification_accuracy_score, completion_accuracy, label_agreement
 
 QUIET = ["~callbacks.sample_metrics", "~callbacks.sample_grid", "logger=csv", "trainer.enable_progress_bar=false"]
 #: name -> (genlab-train overrides, completion options)
@@ -84,6 +85,7 @@ def main() -> None:
             results[name] |= {"completion_bottom_half": scores, "complete_s": round(time.perf_counter() - start)}
         if getattr(model, "num_classes", 0):
             results[name]["label_agreement"] = label_agreement(model, extractor, 1000)
+            results[name]["cas"] = classification_accuracy_score(model, datamodule)
         if name not in CONDITIONAL_ONLY:
             sample_cli(ckpt, args.out / name / "complete", "task=complete", "num_samples=16", *[f"{k}={v}" for k, v in options.items()])
         else:

@@ -112,3 +112,15 @@ def test_labels_select_the_class_of_a_conditional_pixelrnn_through_genlab_sample
     ckpt = save(build(compose_cfg, *CRNN), tmp_path / "r.ckpt")
     run(compose_cfg, ckpt, tmp_path / "out", "labels=[1,9]")
     assert np.load(tmp_path / "out" / "samples.npz")["labels"].tolist() == [1, 9]
+
+
+def test_classification_accuracy_score_of_an_untrained_conditional_model_is_near_chance_beside_real_data(compose_cfg, one_thread):
+    from hydra.utils import instantiate as build_data
+
+    from genlab.tasks.score import classification_accuracy_score
+
+    model = build(compose_cfg, *CVAE)
+    datamodule = build_data(compose_cfg(*CVAE).dataset)
+    datamodule.setup()
+    scores = classification_accuracy_score(model.eval(), datamodule, n=500)
+    assert scores["real"] > 0.85 and scores["cas"] < 0.3, scores

@@ -13,7 +13,7 @@ import torch
 
 from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
 from genlab.metrics.classifier import ClassifierFeatures
-from genlab.tasks.score import completion_accuracy, label_agreement
+from genlab.tasks.score import classification_accuracy_score, completion_accuracy, label_agreement
 from genlab.train import train
 
 QUIET = [
@@ -74,3 +74,6 @@ def test_conditional_vae_samples_are_classified_as_the_requested_class_90_percen
     )
     torch.manual_seed(0)
     assert label_agreement(model, extractor, 500) >= 0.9
+    # Classification Accuracy Score: a classifier trained on its samples alone reads most real test digits.
+    scores = classification_accuracy_score(model, load_datamodule(read_checkpoint(tmp_path / "checkpoints" / "last.ckpt"))[0])
+    assert 0.8 <= scores["cas"] <= scores["real"] + 0.02, scores

@@ -45,3 +45,35 @@ def label_agreement(model: Any, extractor: Any, n: int, seed: int = 0) -> float:
     labels = default_labels(model, n)
     images = sample_labelled(model, labels, 500, torch.Generator().manual_seed(seed))
     return float((classify(extractor, images) == labels).float().mean())
+
+
+class _TrainOn:
+    """What ClassifierFeatures.train reads of a datamodule: a train set and the held-out real test split."""
+
+    def __init__(self, train: Any, test: Any) -> None:
+        self.sets = {"train": train, "test": test}
+
+    def classifier_dataset(self, split: str) -> Any:
+        return self.sets[split]
+
+
+def classification_accuracy_score(model: Any, datamodule: Any, n: int | None = None, seed: int = 0) -> dict[str, float]:
+    """Classification Accuracy Score (Ravuri & Vinyals 2019): genlab's classifier (DigitCNN, the
+    ClassifierFeatures recipe) trained on n generated labelled samples (classes balanced, default n:
+    the real train split's size), tested on the real test split; beside it the same classifier and
+    schedule trained on the n first real training images."""
+    from genlab.data.base import ImageTensorDataset
+    from genlab.images import to_uint8
+    from genlab.metrics.classifier import ClassifierFeatures
+    from genlab.tasks.conditional import default_labels, sample_labelled
+
+    real = datamodule.classifier_dataset("train")
+    n = n or len(real)
+    labels = default_labels(model, n)
+    fake = to_uint8(sample_labelled(model, labels, 500, torch.Generator().manual_seed(seed)))
+    test = datamodule.classifier_dataset("test")
+    spec = ClassifierFeatures(heldout_split="test", seed=seed)
+    channels, k = fake.shape[1], int(model.num_classes)
+    cas = spec.train(channels, k, _TrainOn(ImageTensorDataset(fake, labels), test))["accuracy"]
+    real_n = ImageTensorDataset(real.images[:n], real.labels[:n])
+    return {"cas": cas, "real": spec.train(channels, k, _TrainOn(real_n, test))["accuracy"], "n": n}
