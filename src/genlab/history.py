@@ -106,13 +106,30 @@ class _AppendingWriter(ExperimentWriter):
         os.replace(tmp, path)
 
 
-class CSVLogger(_CSVLogger):
-    """pytorch_lightning's CSVLogger that continues metrics.csv when the run is resumed."""
+class _ContinuingLogger:
+    """Mixin for a Lightning logger: on resume, each record is skipped, written, or first cuts the
+    logger's own records of the lost steps (`_cut`), as `Continuation` decides."""
 
     continuation: Continuation | None = None
 
     def continue_history(self, point: ResumePoint) -> None:
         self.continuation = Continuation(point.logger_step)
+
+    def _cut(self, step: int) -> None:
+        raise NotImplementedError
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        action = self.continuation.route(step) if self.continuation is not None and step is not None else "write"
+        if action == "skip":
+            return
+        if action == "cut":
+            self._cut(step)
+        super().log_metrics(metrics, step)  # type: ignore[misc] - the Lightning logger after this mixin
+
+
+class CSVLogger(_ContinuingLogger, _CSVLogger):
+    """pytorch_lightning's CSVLogger that continues metrics.csv when the run is resumed."""
 
     @property
     @rank_zero_experiment
@@ -122,17 +139,11 @@ class CSVLogger(_CSVLogger):
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return super().experiment
 
-    @rank_zero_only
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        action = self.continuation.route(step) if self.continuation is not None and step is not None else "write"
-        if action == "skip":
-            return
-        if action == "cut":
-            self.experiment.cut(step)
-        super().log_metrics(metrics, step)
+    def _cut(self, step: int) -> None:
+        self.experiment.cut(step)
 
 
-class TensorBoardLogger(_TensorBoardLogger):
+class TensorBoardLogger(_ContinuingLogger, _TensorBoardLogger):
     """pytorch_lightning's TensorBoardLogger; on resume, events of the lost steps are purged.
 
     The purge is TensorBoard's own: a SessionLog START event at step s hides every earlier-written
@@ -140,21 +151,10 @@ class TensorBoardLogger(_TensorBoardLogger):
     new step is known).
     """
 
-    continuation: Continuation | None = None
+    def _cut(self, step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
-    def continue_history(self, point: ResumePoint) -> None:
-        self.continuation = Continuation(point.logger_step)
-
-    @rank_zero_only
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        action = self.continuation.route(step) if self.continuation is not None and step is not None else "write"
-        if action == "skip":
-            return
-        if action == "cut":
-            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-
-            self.experiment._get_file_writer().add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
-        super().log_metrics(metrics, step)
+        self.experiment._get_file_writer().add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
 
 
 class ResumableWandbLogger(WandbLogger):
