@@ -84,3 +84,26 @@ def test_an_unknown_format_is_refused_in_one_sentence(compose_cfg, tmp_path):
     ckpt = save(build(compose_cfg, *VAE), tmp_path / "vae.ckpt")
     with pytest.raises(ConfigError, match="format=tflite: must be one of onnx, torchscript"):
         export(export_cfg(compose_cfg, ckpt, "tflite", tmp_path / "x"))
+
+
+class _BatchAsConstant(torch.nn.Module):
+    """Reads the batch size as a Python number, which tracing freezes (the bug check_exported catches)."""
+
+    def forward(self, z):
+        return torch.tanh(z.view(len(z), -1, 1, 1)).expand(len(z), z.shape[1], 2, 2).contiguous()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_file_that_only_runs_at_its_traced_batch_size_is_refused_and_removed(tmp_path, fmt):
+    from pathlib import Path
+
+    from genlab.export import WRITERS, SamplingNetwork, check_exported
+
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="format=onnx is checked in onnxruntime: pip install 'genlab[export]'")
+    network = SamplingNetwork(_BatchAsConstant(), (torch.randn(2, 4),), ["z"], ["images"], {"family": "test", "network": "net"})
+    out = Path(tmp_path / f"net.{fmt}")
+    WRITERS[fmt](network, out)
+    with pytest.raises(ConfigError, match="does not run at batch size 3 .*use x.shape\\[0\\]"):
+        check_exported(network, out, fmt)
+    assert not out.exists()

@@ -159,6 +159,44 @@ def write_torchscript(network: SamplingNetwork, out: Path) -> None:
 WRITERS: dict[str, Callable[[SamplingNetwork, Path], None]] = {"onnx": write_onnx, "torchscript": write_torchscript}
 
 
+def run_exported(path: Path, fmt: str, inputs: tuple[Tensor, ...]) -> Tensor | None:
+    """The exported file's output for `inputs` (None for ONNX when onnxruntime is not installed)."""
+    if fmt == "torchscript":
+        return torch.jit.load(str(path))(*inputs)
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
+    return torch.from_numpy(session.run(None, feed)[0])
+
+
+def check_exported(network: SamplingNetwork, path: Path, fmt: str, batch: int = 3) -> None:
+    """Run the file on a batch size it was not traced with (2) against PyTorch: a network that reads
+    its batch size as a Python number (`len(z)`) traces it as a constant, and the file would fail
+    or be wrong for any other batch size."""
+    inputs = tuple(
+        torch.arange(batch) % max(1, int(network.meta.get("num_classes", 1)))
+        if x.dtype == torch.long
+        else torch.randn(batch, *x.shape[1:]).clamp(-1, 1)
+        for x in network.inputs
+    )
+    expected = network.module(*inputs)
+    try:
+        got = run_exported(path, fmt, inputs)
+    except Exception as err:  # noqa: BLE001 - any runtime failure means the same thing here
+        got, reason = None, " ".join(str(err).split())[:200]
+    else:
+        reason = "" if got is None or torch.allclose(got, expected, atol=1e-4) else "its output differs from PyTorch's"
+    if reason:
+        path.unlink(missing_ok=True)
+        raise ConfigError(
+            f"genlab-export: the {fmt} file of the {network.meta.get('family')} {network.meta.get('network')} does not run at batch size {batch} ({reason}); "
+            "its network likely reads the batch size as a Python number (len(x)) while tracing: use x.shape[0]"
+        )
+
+
 @torch.no_grad()
 def export(cfg: DictConfig) -> Path:
     check_ranges(cfg)
@@ -172,6 +210,7 @@ def export(cfg: DictConfig) -> Path:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     WRITERS[cfg.format](network, out)
+    check_exported(network, out, cfg.format)
     return out
 
 
