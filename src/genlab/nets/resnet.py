@@ -151,7 +151,7 @@ class Generator(nn.Module):
             spectral_normalize(self, GENERATOR_LAYERS)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = self.linear(z).view(len(z), -1, self.bottom, self.bottom)
+        h = self.linear(z).view(z.shape[0], -1, self.bottom, self.bottom)  # shape[0], not len(): stays symbolic when exported
         for block in self.blocks:
             h = block(h, labels if self.num_classes else None)
         return torch.tanh(self.out(F.relu(self.bn(h))))
