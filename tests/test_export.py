@@ -17,6 +17,7 @@ GAN = ["model=cgan", "dataset=digits", "model.generator.width=8", "model.discrim
 VAE = ["model=vae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"]
 CVAE = ["model=cvae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"]
 CYCLEGAN = ["model=cyclegan", "dataset=textures"]
+SNGAN = ["model=sngan", "dataset=digits", "model.generator.width=8", "model.discriminator.width=8", "model.generator.num_classes=10"]
 
 
 def export_cfg(compose_cfg, ckpt, fmt, out, *extra):
@@ -33,7 +34,7 @@ def run_exported(path, fmt, inputs):
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-@pytest.mark.parametrize("family", [GAN, VAE, CVAE, CYCLEGAN], ids=["cgan", "vae", "cvae", "cyclegan"])
+@pytest.mark.parametrize("family", [GAN, SNGAN, VAE, CVAE, CYCLEGAN], ids=["cgan", "sngan", "vae", "cvae", "cyclegan"])
 def test_exported_network_matches_pytorch_within_1e4_on_a_batch_size_it_was_not_traced_with(compose_cfg, tmp_path, fmt, family, one_thread):
     if fmt == "onnx":
         pytest.importorskip("onnx", reason="format=onnx needs the onnx package: pip install 'genlab[export]'")
