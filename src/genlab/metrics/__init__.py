@@ -1,6 +1,6 @@
 """Sample metrics (FID, KID, IS, improved precision/recall) on torchmetrics with offline feature extractors.
 
-See README "Evaluation" for the extractors (classifier, inception, random_cnn) and the protocol stored
+See docs/metrics.md for the extractors (classifier, inception, random_cnn) and the protocol stored
 with every number.
 """
 

@@ -135,7 +135,7 @@ class ClassifierFeatures:
         datamodule.setup()
         num_classes = datamodule.num_classes  # both data contracts (genlab.contracts) have it
         if not num_classes:
-            rank_zero_warn("metrics.features=classifier: the dataset has no labels; using the random-CNN fallback (see README)")
+            rank_zero_warn("metrics.features=classifier: the dataset has no labels; using the random-CNN fallback (see docs/metrics.md)")
             return RandomCNNFeatures(self.width, self.num_features, self.seed).build(datamodule, dataset_key, cache_dir)
         channels = datamodule.channels
         net = DigitCNN(channels, num_classes, self.width, self.num_features)

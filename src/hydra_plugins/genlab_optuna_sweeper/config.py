@@ -81,7 +81,7 @@ class GenlabOptunaSweeperConf:
     # None (in memory), an RDB URL (sqlite:///..., postgresql://user:pw@host/db) or journal:///abs/path.log.
     storage: Optional[str] = None
     study_name: Optional[str] = None
-    # Trials of this run; workers that run at the same time on one study share them (README "Sweeps").
+    # Trials of this run; workers that run at the same time on one study share them (docs/sweeps.md).
     n_trials: int = 20
     # Trials asked and launched together (the launcher runs them in parallel, e.g. joblib).
     n_jobs: int = 1
