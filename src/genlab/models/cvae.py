@@ -41,14 +41,6 @@ class ConditionalVAE(VAE):
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.decoder(z, self._labels(len(z), labels))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        self.batch_labels = batch[1]
-        return super().training_step(batch, batch_idx)
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        self.batch_labels = batch[1]
-        super()._evaluate(batch, stage)
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """Decoder means for z ~ N(0, I) and `labels` (default: 0..K-1 cycling)."""

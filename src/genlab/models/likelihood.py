@@ -36,6 +36,9 @@ class LikelihoodModule(GenerativeModule):
         self.optimizer, self.lr = optimizer, lr
 
     bits_per_dim = staticmethod(bits_per_dim)
+    #: The labels of the batch being scored: class-conditional families read them in `nll` and the
+    #: terms, which take the images only.
+    batch_labels: Tensor | None = None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters(), lr=self.lr)
@@ -54,12 +57,13 @@ class LikelihoodModule(GenerativeModule):
         return {"nll": self.nll(x)}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        self.batch_labels = batch[1]
         loss, logs = self.training_terms(batch[0])
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        x = batch[0]
+        x, self.batch_labels = batch
         metrics = {}
         for name, nats in self.evaluation_terms(x).items():
             mean = nats.mean()

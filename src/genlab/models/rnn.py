@@ -59,14 +59,6 @@ class RNN(LikelihoodModule):
         """-log p(x) per image, exact (shape N); conditional: -log p(x | its label)."""
         return -self.net.log_prob(x, self.batch_labels if self.num_classes else None)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        self.batch_labels = batch[1]
-        return super().training_step(batch, batch_idx)
-
-    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
-        self.batch_labels = batch[1]
-        super()._evaluate(batch, stage)
-
     def _labels(self, n: int, labels: Tensor | None) -> Tensor | None:
         """Conditional: `labels` (default 0..K-1 cycling) on this device; unconditional: None."""
         if not self.num_classes:
