@@ -1,30 +1,48 @@
 """Framework overhead: genlab's GAN training vs a plain PyTorch loop with the same nets and data.
 
-Both train the same DCGAN nets (genlab.nets.dcgan), with the same optimizers, batch size, data
-loader, EMA update and number of steps; only the loop differs. Reported: images/s and the ratio.
+All loops train the same DCGAN nets (genlab.nets.dcgan) with the same optimizers, batches, loss,
+EMA update and number of steps; only the loop around them differs:
 
-    python benchmarks/overhead.py [--data mnist_dir] [--steps 300] [--repeats 3]
+- plain: the loop a researcher writes by hand;
+- genlab bare: genlab's GAN module under a bare Lightning Trainer (no logger, checkpoints or
+  progress bar), i.e. the cost of the module and of Lightning's loop;
+- genlab default: what `genlab-train` builds (conf/callbacks/default.yaml without the FID callback,
+  the CSV logger, the progress bar, validation with its grid), i.e. the cost of the defaults on top.
+
+Reported per loop: ms per batch (best of --repeats, loops interleaved so load drift hits all alike),
+the ratio to the plain loop, and the host overhead in microseconds per batch. With tiny nets on one
+thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-step costs decide.
+
+    python benchmarks/overhead.py --size small            # width 4, 8 px, batch 16, 1 thread
+    python benchmarks/overhead.py --size medium           # width 32, 16 px, batch 64, 1 thread
+    python benchmarks/overhead.py --size standard         # width 32, 32 px, batch 64, 2 threads
+    python benchmarks/overhead.py --size small --profile bare   # where genlab's time goes (pyinstrument)
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from functools import partial
 
 import pytorch_lightning as pl
 import torch
 
-from genlab.data import DigitsDataModule, MNISTDataModule
+from genlab.data import DigitsDataModule
 from genlab.losses import ADVERSARIAL_LOSSES
 from genlab.models.base import EMA
 from genlab.models.gan import GAN
 from genlab.nets.dcgan import Discriminator, Generator
 
+#: name: (width, image size, batch size, torch threads, steps)
+SIZES = {"small": (4, 8, 16, 1, 400), "medium": (32, 16, 64, 1, 200), "standard": (32, 32, 64, 2, 60)}
+LATENT = 64
 
-def make_nets(image_size: int) -> tuple[Generator, Discriminator]:
+
+def make_nets(width: int, image_size: int) -> tuple[Generator, Discriminator]:
     torch.manual_seed(0)
-    return Generator(latent_dim=64, image_size=image_size, width=32), Discriminator(image_size=image_size, width=32)
+    return Generator(latent_dim=LATENT, image_size=image_size, width=width), Discriminator(image_size=image_size, width=width)
 
 
 def infinite(loader):
@@ -32,98 +50,155 @@ def infinite(loader):
         yield from loader
 
 
-def plain_loop(datamodule: pl.LightningDataModule, steps: int) -> float:
-    """The loop a researcher writes by hand. Returns images/s."""
-    g, d = make_nets(datamodule.image_size)
+def plain_loop(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float:
+    """The loop a researcher writes by hand. Returns seconds per batch."""
+    g, d = make_nets(width, dm.image_size)
     ema = EMA(g, 0.999)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     loss = ADVERSARIAL_LOSSES["non_saturating"]
-    batches = infinite(datamodule.train_dataloader())
-    n_images = 0
+    batches = infinite(dm.train_dataloader())
     start = time.perf_counter()
     for _ in range(steps):
         real, _ = next(batches)
-        z = torch.randn(real.shape[0], 64)
         with torch.no_grad():
-            fake = g(z)
+            fake = g(torch.randn(real.shape[0], LATENT))
         d_loss = loss.discriminator(d(real), d(fake))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
         d.requires_grad_(False)
-        g_loss = loss.generator(d(g(torch.randn(real.shape[0], 64))))
+        g_loss = loss.generator(d(g(torch.randn(real.shape[0], LATENT))))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
         d.requires_grad_(True)
         ema.update(g)
-        n_images += real.shape[0]
-    return n_images / (time.perf_counter() - start)
+    return (time.perf_counter() - start) / steps
 
 
 class Timer(pl.Callback):
-    """Times the training batches only (excludes Trainer start-up and teardown), like the plain loop."""
+    """Times the training batches only: from the first batch's start (Trainer start-up, the data
+    module's setup and the sanity check excluded) to the end of training, validation included."""
 
-    def on_train_start(self, trainer, pl_module):
-        self.start = time.perf_counter()
+    def __init__(self) -> None:
+        self.start: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.start is None:
+            self.start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module):
         self.seconds = time.perf_counter() - self.start
 
 
-def genlab_loop(datamodule: pl.LightningDataModule, steps: int, full: bool, tmpdir: str) -> float:
-    """genlab's GAN module under Lightning. `full`: with the default logger, checkpoints and progress bar."""
-    g, d = make_nets(datamodule.image_size)
-    adam = partial(torch.optim.Adam, betas=(0.5, 0.999))
-    model = GAN(g, d, adam, adam, lr_g=2e-4, lr_d=2e-4, ema_decay=0.999)
-    timer = Timer()
-    extra = {} if full else {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
-    trainer = pl.Trainer(
+def bare_trainer(steps: int, timer: Timer, tmp: str) -> pl.Trainer:
+    return pl.Trainer(
         max_steps=2 * steps,  # global_step counts both optimizers' steps
         max_epochs=-1,
         limit_val_batches=0,
         num_sanity_val_steps=0,
         enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
         callbacks=[timer],
-        default_root_dir=tmpdir,
+        default_root_dir=tmp,
         accelerator="cpu",
         devices=1,
-        **extra,
     )
-    trainer.fit(model, datamodule=datamodule)
-    return steps * datamodule.batch_size / timer.seconds
+
+
+def genlab_bare(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float:
+    """genlab's GAN module under a bare Trainer. Returns seconds per batch."""
+    g, d = make_nets(width, dm.image_size)
+    adam = partial(torch.optim.Adam, betas=(0.5, 0.999))
+    model = GAN(g, d, adam, adam, lr_g=2e-4, lr_d=2e-4, ema_decay=0.999)
+    timer = Timer()
+    bare_trainer(steps, timer, tmp).fit(model, datamodule=dm)
+    return timer.seconds / steps
+
+
+def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float:
+    """What genlab-train builds from its default config (the FID callback left out), same nets."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genlab.callbacks import AtomicCheckpointIO
+    from genlab.configs import config_dir
+    from genlab.errors import instantiate
+    from genlab.train import build_model, instantiate_group
+
+    overrides = [
+        f"model.generator.width={width}",
+        f"model.discriminator.width={width}",
+        "model.monitor=null",  # no val/fid without the FID callback
+        f"dataset.image_size={dm.image_size}",
+        f"dataset.batch_size={dm.batch_size}",
+        f"paths.output_dir={tempfile.mkdtemp(dir=tmp)}",
+        "~callbacks.sample_metrics",
+        f"trainer.max_steps={2 * steps}",
+        "trainer.max_epochs=-1",
+        "trainer.accelerator=cpu",
+        "++trainer.enable_model_summary=false",
+    ]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    GlobalHydra.instance().clear()
+    model = build_model(cfg)
+    model.generator.load_state_dict(make_nets(width, dm.image_size)[0].state_dict())  # the same start as the others
+    timer = Timer()
+    callbacks = [*instantiate_group(cfg.callbacks), timer]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.logger), plugins=[AtomicCheckpointIO()])
+    trainer.fit(model, datamodule=dm)
+    return timer.seconds / steps
+
+
+LOOPS = {"plain PyTorch loop": plain_loop, "genlab (bare trainer)": genlab_bare, "genlab (default callbacks+logger)": genlab_default}
+PROFILE = {"plain": plain_loop, "bare": genlab_bare, "default": genlab_default}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None, help="MNIST IDX folder (default: embedded digits at 32 px)")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--size", choices=SIZES, default="small")
+    parser.add_argument("--steps", type=int, default=None, help="G+D steps per run (default: per size)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", choices=PROFILE, default=None, help="profile one loop with pyinstrument instead")
     args = parser.parse_args()
-    if args.data:
-        dm = MNISTDataModule(data_dir=args.data, train_split="t10k", batch_size=args.batch_size)
-    else:
-        dm = DigitsDataModule(image_size=32, batch_size=args.batch_size)
+    width, image_size, batch_size, threads, steps = SIZES[args.size]
+    steps = args.steps or steps
+    torch.set_num_threads(threads)
+    dm = DigitsDataModule(image_size=image_size, batch_size=batch_size)
     dm.setup()
-    import tempfile
-
-    results: dict[str, list[float]] = {"plain PyTorch loop": [], "genlab (bare trainer)": [], "genlab (default logging+ckpt)": []}
-    plain_loop(dm, 20)  # warm-up
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):  # interleaved so drift in machine load hits all three alike
-            results["plain PyTorch loop"].append(plain_loop(dm, args.steps))
-            results["genlab (bare trainer)"].append(genlab_loop(dm, args.steps, full=False, tmpdir=tmp))
-            results["genlab (default logging+ckpt)"].append(genlab_loop(dm, args.steps, full=True, tmpdir=tmp))
-    base = max(results["plain PyTorch loop"])
+        if args.profile:
+            from pyinstrument import Profiler
+
+            PROFILE[args.profile](dm, width, 50, tmp)  # warm-up
+            with Profiler(interval=0.0002) as profiler:
+                seconds = PROFILE[args.profile](dm, width, steps, tmp)
+            print(f"{args.profile}: {seconds * 1e3:.3f} ms/batch")
+            profiler.print(show_all=False, short_mode=False)
+            return
+        results: dict[str, list[float]] = {name: [] for name in LOOPS}
+        for loop in LOOPS.values():
+            loop(dm, width, 30, tmp)  # warm-up: allocator, thread pool, imports
+        for _ in range(args.repeats):
+            for name, loop in LOOPS.items():
+                results[name].append(loop(dm, width, steps, tmp))
+    best = {name: min(values) for name, values in results.items()}
+    plain = best["plain PyTorch loop"]
     print(
-        f"{dm.__class__.__name__} {dm.image_size}px, batch {dm.batch_size}, {args.steps} G+D steps, best of {args.repeats}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"--size {args.size}: DCGAN width {width}, digits {image_size} px, batch {batch_size}, {steps} G+D steps, "
+        f"best of {args.repeats}, torch {torch.__version__}, {threads} thread(s)"
     )
-    print("| loop | images/s (best) | all runs | ratio to plain |\n|---|---|---|---|")
+    print("| loop | ms/batch (best) | all runs | ratio to plain | overhead vs plain, us/batch |\n|---|---|---|---|---|")
     for name, values in results.items():
-        print(f"| {name} | {max(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} | {max(values) / base:.3f} |")
+        runs = ", ".join(f"{v * 1e3:.2f}" for v in values)
+        print(f"| {name} | {best[name] * 1e3:.3f} | {runs} | {plain / best[name]:.3f} | {(best[name] - plain) * 1e6:.0f} |")
+    bare, default = best["genlab (bare trainer)"], best["genlab (default callbacks+logger)"]
+    print(f"default callbacks+logger on top of bare: {(default / bare - 1) * 100:.1f}% ({(default - bare) * 1e6:.0f} us/batch)")
 
 
 if __name__ == "__main__":
