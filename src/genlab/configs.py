@@ -119,6 +119,9 @@ class GANConfig:
     reg_every: int = ranged(1, **AT_LEAST_1)
     # DiffAugment policies: "translation,cutout,color" or a list; "" is off (checked by genlab.augment).
     diffaugment: Any = ""
+    # Latent encoder E (model/encoder=dcgan; None: off), trained on ||E(G(z)) - z||^2 at lr_e.
+    encoder: Any = None
+    lr_e: float = ranged(2e-4, **POSITIVE)
 
 
 @dataclass
@@ -352,7 +355,7 @@ class SampleRunConfig:
     # Packages a checkpoint's config may name in `_target_` besides genlab, torch.nn, torch.optim.
     trusted_targets: list[str] = field(default_factory=list)
     paths: Any = MISSING
-    # After training (genlab.tasks): task=sample|complete|interpolate, conditional labels, output format.
+    # After training (genlab.tasks): task=sample|complete|interpolate|reconstruct, conditional labels, output format.
     task: str = "sample"
     mask: str = "bottom_half"
     mask_fraction: float = ranged(0.5, gt=0, lt=1)

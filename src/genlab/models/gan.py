@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from genlab.augment import DiffAugment
 from genlab.losses import ADVERSARIAL_LOSSES, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
+from genlab.models.gan_encoder import encoder_step
 from genlab.strategies import enable_unused_parameter_detection
 
 
@@ -35,6 +36,9 @@ class GAN(GenerativeModule):
     option (`spectral_norm` of the generator/discriminator configs).
 
     `grad_clip`, `compile` and `channels_last`: see GenerativeModule.
+    `encoder` (None: off): a net E(x) -> z trained after every G step on ||E(G(z)) - z||^2 with its
+    own optimizer (optimizer_g's settings at `lr_e`; see genlab.models.gan_encoder); it maps real
+    images to latent codes (genlab-sample task=reconstruct, and a start for GAN completion).
     """
 
     ddp_modules = ("generator", "discriminator")
@@ -58,6 +62,8 @@ class GAN(GenerativeModule):
         r2_gamma: float = 0.0,
         reg_every: int = 1,
         diffaugment: str | list[str] | None = "",
+        encoder: nn.Module | None = None,
+        lr_e: float = 2e-4,
     ) -> None:
         super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         self.automatic_optimization = False
@@ -72,6 +78,9 @@ class GAN(GenerativeModule):
         self.augment = DiffAugment(diffaugment)
         self.generator_ema = EMA(generator, ema_decay) if ema_decay > 0 else None
         self.num_classes = getattr(generator, "num_classes", 0)
+        self.encoder, self.lr_e = encoder, lr_e
+        if encoder is not None:  # its own DDP wrapper under SeparateDDPStrategy, like G and D
+            self.ddp_modules = (*type(self).ddp_modules, "encoder")
 
     # -- sampling -------------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -109,7 +118,7 @@ class GAN(GenerativeModule):
         return [
             self.optimizer_g(self.generator.parameters(), lr=self.lr_g),
             self.optimizer_d(self.discriminator.parameters(), lr=self.lr_d),
-        ]
+        ] + ([self.optimizer_g(self.encoder.parameters(), lr=self.lr_e)] if self.encoder is not None else [])
 
     def critic(self, images: Tensor, labels: Tensor | None) -> Tensor:
         """D's logits for images as every training forward shows them: through DiffAugment."""
@@ -135,7 +144,7 @@ class GAN(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch
         labels = labels if self.num_classes else None
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d, *opt_e = self.optimizers()
         n = real.shape[0]
 
         with self.toggled_optimizer(opt_d):
@@ -167,6 +176,8 @@ class GAN(GenerativeModule):
             if self.generator_ema is not None:
                 self.generator_ema.update(self.generator)
             logs["train/loss_g"] = g_loss.detach()
+            if self.encoder is not None:
+                logs["train/loss_e"] = encoder_step(self, opt_e[0], n, labels)
 
         shown = {k: v for k, v in logs.items() if k in ("train/loss_d", "train/loss_g")}
         self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False)
