@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytorch_lightning as pl
 
 class FailAt(pl.Callback):
     """On global rank `rank`: at `setup` (batch=None, before training) or at the start of training
-    batch `batch`, raise (`how=raise`), exit without cleanup (`how=exit`) or stop responding (`how=hang`).
+    batch `batch`, raise (`how=raise`), exit without cleanup (`how=exit`), be killed (`how=kill`: SIGKILL,
+    as by the OOM killer) or stop responding (`how=hang`).
     With `touch`, every rank writes `<touch>.<rank>` when it reaches that point (tests wait on it)."""
 
     def __init__(self, rank: int, batch: int | None = None, how: str = "raise", touch: str | None = None) -> None:
@@ -29,6 +31,8 @@ class FailAt(pl.Callback):
             raise RuntimeError(f"injected fault on rank {self.rank}")
         if self.how == "exit":
             os._exit(3)
+        if self.how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.how == "hang":
             time.sleep(3600)
 

@@ -4,6 +4,7 @@ record per job, requeue and time-limit resubmission resuming exactly (ckpt_path=
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -64,6 +65,26 @@ def test_a_slurm_sweep_runs_each_job_as_two_srun_tasks_with_ranks_from_slurm(cli
     slurm.wait_idle()
     assert not slurm.jobs()
     print(f"slurm 2-job sweep: {wall:.1f} s")
+
+
+def test_a_slurm_job_killed_by_sigkill_is_a_failed_trial_and_the_sweep_goes_on(cli, tmp_path, slurm, slurm_env):
+    """Job 0's rank 0 is SIGKILLed in training (as by the OOM killer): it leaves no submitit result,
+    which used to end the sweep (`job.results()` raised; on this cluster, without accounting, the
+    sweep waited forever). It is scored inf with the reason; job 1 (no rank 9) trains to the end."""
+    sweep = tmp_path / "sweep"
+    kill = ["+callbacks.fail._target_=tests.cluster.faults.FailAt", "+callbacks.fail.how=kill", "+callbacks.fail.batch=1"]
+    start = time.monotonic()
+    result = cli("train", "-m", *SLURM, *QUICK, *kill, "+callbacks.fail.rank=0,9", f"hydra.sweep.dir={sweep}", env={**ENV, **slurm_env}, timeout=400)
+    wall = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]  # the sweep went on to its end
+    killed, done = (json.loads((sweep / str(job) / "result.json").read_text()) for job in (0, 1))
+    assert killed["value"] == math.inf and killed["error"].startswith("KilledJob: Slurm job "), killed
+    assert "JobState=FAILED" in killed["error"] and "srun: task 0: Killed" in killed["error"], killed  # SIGKILL, as Slurm saw it
+    assert done["error"] is None and len(list((sweep / "1").glob("checkpoints/*.ckpt"))) == 1
+    assert "2 trials in" in result.stdout and "KilledJob" in result.stdout  # the sweep's summary lists it as failed
+    slurm.wait_idle()
+    assert not slurm.jobs()
+    print(f"slurm sweep with a SIGKILLed job: {wall:.1f} s")
 
 
 def position(touch: Path) -> tuple[int, int]:
