@@ -33,3 +33,30 @@ def test_ema_averages_batchnorm_statistics_and_takes_no_gradients():
 def test_ema_is_picklable_for_spawned_processes():
     ema = EMA(torch.nn.Linear(2, 2), decay=0.99)
     assert pickle.loads(pickle.dumps(ema)).decay == 0.99
+
+
+def test_ema_of_a_spectral_norm_generator_samples_with_unit_spectral_norm_weights():
+    """The EMA copy samples in eval mode, where torch's spectral norm divides by u.W v without a
+    power iteration: averaging u and v like other buffers made that sigma too small (u and v
+    shorter than unit vectors, aligned with the live weights). The copy's effective weights must
+    have largest singular value 1, as the live net's do."""
+    from genlab.nets.dcgan import Generator
+
+    torch.manual_seed(0)
+    net = Generator(16, 16, 1, 8, spectral_norm=True)
+    ema = EMA(net, decay=0.999)
+    originals = [p for name, p in net.named_parameters() if name.endswith("original")]
+    for _ in range(200):  # a live net whose weights drift (and rotate) like a trained one's
+        with torch.no_grad():
+            for p in originals:
+                p.add_(0.05 * p.std() * torch.randn_like(p))
+        net(torch.randn(4, 16))  # training mode: the live power iteration runs
+        ema.update(net)
+    ema.module.eval()
+    layers = [m for m in ema.module.modules() if hasattr(m, "parametrizations")]
+    assert len(layers) == 3
+    for layer in layers:
+        norm = layer.parametrizations.weight[0]
+        effective = norm._reshape_weight_to_matrix(layer.weight)  # eval: no power iteration here
+        assert abs(torch.linalg.matrix_norm(effective, ord=2).item() - 1.0) < 0.01
+        assert abs(norm._u.norm().item() - 1.0) < 1e-5 and abs(norm._v.norm().item() - 1.0) < 1e-5
