@@ -206,7 +206,6 @@ def refresh_spectral_norms(module: nn.Module, iterations: int = 1) -> None:
                     norm._power_method(norm._reshape_weight_to_matrix(original), iterations)
 
 
-
 def frozen_copy(module: nn.Module) -> nn.Module:
     """A gradient-free deep copy of `module`."""
     return copy.deepcopy(module).requires_grad_(False)
