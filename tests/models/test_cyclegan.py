@@ -310,6 +310,33 @@ def test_vanilla_loss_is_a_config_choice(compose_cfg):
     assert isinstance(build_model(compose_cfg(*TINY, "model/gan_loss=vanilla")).gan_loss, BCECriterion)
 
 
+def test_textures_dataset_selects_its_tuned_recipe_and_other_data_keep_the_papers(compose_cfg):
+    tuned = compose_cfg("model=cyclegan", "dataset=textures")
+    assert tuned.model.generator.width == 16 and tuned.model.lr == 5e-4 and tuned.model.lambda_identity == 0
+    assert tuned.trainer.max_epochs == tuned.model.n_epochs + tuned.model.n_epochs_decay  # the LR ends at zero
+    assert compose_cfg("experiment=cyclegan_textures").model == tuned.model  # the old name, the same recipe
+    assert compose_cfg("model=cyclegan", "dataset=textures", "model.lr=1e-3").model.lr == 1e-3  # the command line wins
+    for paper in (compose_cfg("model=cyclegan", "dataset=unpaired_folder"), compose_cfg("model=cyclegan", "dataset=textures", "~recipe")):
+        assert paper.model.generator.width == 64 and paper.model.lr == 2e-4 and paper.model.lambda_identity == 0.5
+
+
+def test_resize_upsampling_keeps_a_flat_map_flat_where_transposed_convs_print_a_checkerboard():
+    from genlab.nets.cyclegan import UPSAMPLERS, ResnetGenerator, init_normal
+
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)
+    spread = {}
+    for name, build in UPSAMPLERS.items():
+        up = nn.Sequential(*build(4, 2))
+        up.apply(init_normal)
+        out = up(flat)[..., 2:-2, 2:-2]  # away from the borders
+        assert out.shape[-1] == 12
+        spread[name] = (out - out.mean((-2, -1), keepdim=True)).abs().max().item()
+    assert spread["resize"] < 1e-6 < 1e-3 < spread["transpose"]
+    with pytest.raises(ConfigError, match="model.generator.upsample='bilinear'"):
+        ResnetGenerator(upsample="bilinear")
+
+
 def test_horse2zebra_preset_has_paper_settings_and_runs_a_step(compose_cfg, unpaired_dir: Path):
     cfg = compose_cfg("experiment=cyclegan_horse2zebra")
     assert cfg.model.generator.n_blocks == 9 and cfg.model.generator.width == 64

@@ -11,7 +11,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from genlab.errors import require_at_least
+from genlab.errors import ConfigError, require_at_least
 
 Norm = Callable[[int], nn.Module]
 #: The official default: per-image statistics, no learned scale/shift, no running averages.
@@ -27,6 +27,22 @@ def init_normal(module: nn.Module, gain: float = 0.02) -> None:
     elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)) and module.weight is not None:
         nn.init.normal_(module.weight, 1.0, gain)
         nn.init.zeros_(module.bias)
+
+
+def transpose_up(c_in: int, c_out: int) -> list[nn.Module]:
+    """The paper's fractionally strided 3x3 conv: kernel overlaps alternate between output pixels,
+    which prints a checkerboard (Odena et al. 2016) until training irons it out."""
+    return [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)]
+
+
+def resize_up(c_in: int, c_out: int) -> list[nn.Module]:
+    """Nearest-neighbour x2, then a reflection-padded 3x3 conv: every output pixel gets the same
+    kernel coverage, so no checkerboard (Odena et al. 2016, "resize-convolution")."""
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3)]
+
+
+#: `ResnetGenerator(upsample=...)`: how the decoder doubles the resolution.
+UPSAMPLERS: dict[str, Callable[[int, int], list[nn.Module]]] = {"transpose": transpose_up, "resize": resize_up}
 
 
 class ResnetBlock(nn.Module):
@@ -48,7 +64,8 @@ class ResnetGenerator(nn.Module):
     fractionally strided convs back up, c7s1-C and tanh: images in [-1, 1] of the input's size.
 
     Paper settings: 9 blocks for 256 px, 6 for 128 px; fewer are enough for small crops. The input
-    side must be divisible by 2**n_downsampling.
+    side must be divisible by 2**n_downsampling. `upsample`: "transpose" (the paper's) or "resize"
+    (nearest-neighbour + conv, free of checkerboard artefacts); see UPSAMPLERS.
     """
 
     def __init__(
@@ -60,8 +77,11 @@ class ResnetGenerator(nn.Module):
         n_downsampling: int = 2,
         norm: Norm = instance_norm,
         dropout: float = 0.0,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
+        if upsample not in UPSAMPLERS:
+            raise ConfigError(f"model.generator.upsample={upsample!r}: expected one of {sorted(UPSAMPLERS)}")
         require_at_least(1, in_channels=in_channels, out_channels=out_channels, width=width)
         require_at_least(0, n_blocks=n_blocks, n_downsampling=n_downsampling)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), norm(width), nn.ReLU(True)]
@@ -71,7 +91,7 @@ class ResnetGenerator(nn.Module):
             ch *= 2
         layers += [ResnetBlock(ch, norm, dropout) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1), norm(ch // 2), nn.ReLU(True)]
+            layers += [*UPSAMPLERS[upsample](ch, ch // 2), norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
