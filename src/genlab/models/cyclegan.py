@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from genlab.images import to_uint8
 from genlab.losses import GANCriterion
 from genlab.models.base import GenerativeModule, evaluating
 from genlab.models.image_pool import ImagePool, load_pools, pools_state
+from genlab.ranges import NON_NEGATIVE, POSITIVE
 from genlab.strategies import enable_unused_parameter_detection
 
 if TYPE_CHECKING:
@@ -77,15 +78,17 @@ class CycleGAN(GenerativeModule):
         gan_loss: GANCriterion,
         optimizer_g: partial,
         optimizer_d: partial,
-        lr: float = 2e-4,
-        lambda_A: float = 10.0,
-        lambda_B: float = 10.0,
-        lambda_identity: float = 0.5,
-        pool_size: int = 50,
-        n_epochs: int = 100,
-        n_epochs_decay: int = 100,
+        lr: Annotated[float, POSITIVE] = 2e-4,
+        lambda_A: Annotated[float, NON_NEGATIVE] = 10.0,
+        lambda_B: Annotated[float, NON_NEGATIVE] = 10.0,
+        # Identity loss weight relative to lambda_A/B (0 disables it).
+        lambda_identity: Annotated[float, NON_NEGATIVE] = 0.5,
+        # Generated images kept per direction for the discriminators (0 disables the pool).
+        pool_size: Annotated[int, NON_NEGATIVE] = 50,
+        n_epochs: Annotated[int, NON_NEGATIVE] = 100,
+        n_epochs_decay: Annotated[int, NON_NEGATIVE] = 100,
         monitor: str | None = None,
-        grad_clip: float = 0.0,
+        grad_clip: Annotated[float, NON_NEGATIVE] = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
     ) -> None:

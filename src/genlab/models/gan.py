@@ -8,15 +8,16 @@ and class-conditional nets (`num_classes > 0` in the nets).
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
 from genlab.augment import DiffAugment
-from genlab.losses import ADVERSARIAL_LOSSES, gradient_penalty, zero_centred_penalty
+from genlab.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
 from genlab.models.gan_encoder import encoder_step
+from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from genlab.strategies import enable_unused_parameter_detection
 
 
@@ -49,21 +50,23 @@ class GAN(GenerativeModule):
         discriminator: nn.Module,
         optimizer_g: partial,
         optimizer_d: partial,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        loss: str = "non_saturating",
-        n_critic: int = 1,
-        ema_decay: float = 0.999,
+        lr_g: Annotated[float, POSITIVE] = 2e-4,
+        lr_d: Annotated[float, POSITIVE] = 2e-4,
+        loss: LossName = "non_saturating",
+        n_critic: Annotated[int, AT_LEAST_1] = 1,
+        # EMA of the generator used for sampling (0 disables); the decay warms up (see genlab.models.base.EMA).
+        ema_decay: Annotated[float, Range(ge=0, lt=1)] = 0.999,
         monitor: str | None = None,
-        grad_clip: float = 0.0,
+        grad_clip: Annotated[float, NON_NEGATIVE] = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        reg_every: int = 1,
+        r1_gamma: Annotated[float, NON_NEGATIVE] = 0.0,
+        r2_gamma: Annotated[float, NON_NEGATIVE] = 0.0,
+        reg_every: Annotated[int, AT_LEAST_1] = 1,
+        # DiffAugment policies: "translation,cutout,color" or a list; "" is off (checked by genlab.augment).
         diffaugment: str | list[str] | None = "",
         encoder: nn.Module | None = None,
-        lr_e: float = 2e-4,
+        lr_e: Annotated[float, POSITIVE] = 2e-4,
     ) -> None:
         super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         self.automatic_optimization = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Annotated
 
 import torch
 from torch import Tensor
@@ -17,6 +18,7 @@ from genlab.errors import ConfigError
 from genlab.models.base import evaluating
 from genlab.models.likelihood import LikelihoodModule
 from genlab.nets.pixelrnn import PixelRNN
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, POSITIVE, Range
 
 
 class RNN(LikelihoodModule):
@@ -30,14 +32,16 @@ class RNN(LikelihoodModule):
         self,
         net: Callable[..., PixelRNN],
         optimizer: partial,
-        image_size: int = 16,
-        channels: int = 1,
-        levels: int = 256,
-        hidden: int = 32,
-        layers: int = 4,
-        lr: float = 1e-3,
+        image_size: Annotated[int, AT_LEAST_1] = 16,
+        channels: Annotated[int, CHANNELS] = 1,
+        levels: Annotated[int, Range(ge=2, le=256)] = 256,
+        # h: each Row LSTM layer has h hidden maps; the residual stream between layers has 2h.
+        hidden: Annotated[int, AT_LEAST_1] = 32,
+        layers: Annotated[int, AT_LEAST_1] = 4,
+        lr: Annotated[float, POSITIVE] = 1e-3,
         monitor: str | None = "val/nll",
-        num_classes: int = 0,
+        # > 0: class-conditional PixelRNN (a per-class bias in every layer); the dataset's classes.
+        num_classes: Annotated[int, NON_NEGATIVE] = 0,
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)
         conditional = {"num_classes": num_classes} if num_classes else {}

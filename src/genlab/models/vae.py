@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from genlab.models.base import evaluating
 from genlab.models.likelihood import LikelihoodModule, bits_per_dim
 from genlab.nets.likelihoods import Likelihood
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, POSITIVE
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -38,11 +39,11 @@ class VAE(LikelihoodModule):
         decoder: Callable[..., nn.Module],
         likelihood: Likelihood,
         optimizer: partial,
-        channels: int = 1,
-        latent_dim: int = 16,
-        lr: float = 1e-3,
-        beta: float = 1.0,
-        nll_samples: int = 100,
+        channels: Annotated[int, CHANNELS] = 1,
+        latent_dim: Annotated[int, AT_LEAST_1] = 16,
+        lr: Annotated[float, POSITIVE] = 1e-3,
+        beta: Annotated[float, NON_NEGATIVE] = 1.0,
+        nll_samples: Annotated[int, AT_LEAST_1] = 100,
         monitor: str | None = "val/nll",
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)

@@ -1,0 +1,84 @@
+"""Model schemas generated from the constructors' signatures, so each default is written once.
+
+A model yaml that asks for its schema (`defaults: [/schema/model/<its name>@_here_]`) gets one built
+from its `_target_`'s `__init__`: every named parameter becomes a key with the constructor's default
+(MISSING where it has none), its type where OmegaConf can check it (int, float, bool, str, an enum,
+Optional of one; anything else is `Any`), and its range from `Annotated[float, POSITIVE]`. The yaml
+then holds only `_target_`, the composition and what differs from the constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.utils import get_class
+from omegaconf import MISSING, OmegaConf
+
+from genlab.errors import ConfigError
+from genlab.ranges import Range
+
+CHECKABLE = (int, float, bool, str)
+
+
+def _annotation(cls: type, param: inspect.Parameter) -> Any:
+    """The parameter's annotation as an object (signatures under `from __future__ import annotations` hold strings)."""
+    if not isinstance(param.annotation, str):
+        return Any if param.annotation is inspect.Parameter.empty else param.annotation
+    module = vars(sys.modules[cls.__init__.__module__])
+    try:
+        return eval(param.annotation, module)  # noqa: S307 - the class's own source, as typing.get_type_hints does
+    except NameError:
+        if "Annotated" in param.annotation:  # a range must not be dropped silently
+            raise ConfigError(f"{cls.__qualname__}.__init__: cannot read the annotation of {param.name} ({param.annotation})") from None
+        return Any  # a name imported for type checkers only: the key stays free-form
+
+
+def _config_type(annotation: Any) -> tuple[Any, Range | None]:
+    """(type OmegaConf checks, range) of an annotation."""
+    bounds = None
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation, *extras = typing.get_args(annotation)
+        bounds = next((e for e in extras if isinstance(e, Range)), None)
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    real = [a for a in args if a is not type(None)]
+    if len(real) != 1 or not (real[0] in CHECKABLE or (isinstance(real[0], type) and issubclass(real[0], enum.Enum))):
+        return Any, bounds
+    return (Optional[real[0]] if len(real) < len(args) else real[0]), bounds  # noqa: UP045 - OmegaConf reads typing.Optional
+
+
+def schema_from_signature(target: str) -> type:
+    """A dataclass named `<Class>Config` whose fields are `target`'s constructor parameters."""
+    cls = get_class(target)
+    fields: list[tuple[str, Any, Any]] = [("_target_", str, dataclasses.field(default=target))]
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        kind, bounds = _config_type(_annotation(cls, param))
+        default = MISSING if param.default is param.empty else param.default
+        if isinstance(default, (list, dict)):
+            default = dataclasses.field(default_factory=lambda d=default: type(d)(d))
+        else:
+            default = dataclasses.field(default=default, metadata={"range": bounds} if bounds else {})
+        fields.append((param.name, kind, default))
+    schema = dataclasses.make_dataclass(f"{cls.__name__}Config", fields)
+    schema.__module__ = "genlab.configs"  # where it is registered (and found by pickle)
+    return schema
+
+
+def model_schemas(model_dir: Path) -> dict[str, type]:
+    """{name: schema} for each `<model_dir>/<name>.yaml` whose defaults list asks for `/schema/model/<name>@_here_`."""
+    schemas = {}
+    for path in sorted(model_dir.glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        if f"/schema/model/{path.stem}@_here_" in list(cfg.get("defaults", [])):
+            if "_target_" not in cfg:
+                raise ConfigError(f"{path}: a model yaml that asks for its schema names its class in _target_")
+            schemas[path.stem] = schema_from_signature(cfg["_target_"])
+    return schemas
