@@ -9,6 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.slurm import LocalSlurm, missing
+from tests.conftest import run_script
+
+#: A short DDP training run that the multi-node tests repeat across two nodes (any number of processes).
+RUN = [
+    "debug=limit",
+    "trainer.max_epochs=1",
+    "dataset.batch_size=16",
+    "model.monitor=null",
+    "callbacks.sample_metrics=null",
+    "trainer.enable_progress_bar=false",
+    "logger=csv",
+]
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +42,21 @@ def slurm_env(slurm: LocalSlurm) -> Iterator[dict[str, str]]:
     yield dict(slurm.env)
     slurm.cancel_all()
     slurm.wait_idle()
+
+
+@pytest.fixture(scope="session")
+def two_processes(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """The run dir of RUN on one machine, 2 processes started by Lightning: what two nodes with one
+    process each, with the same global batch, must end bit-identical to."""
+    run = tmp_path_factory.mktemp("two_processes")
+    result = run_script(
+        "train",
+        "trainer=ddp_cpu",
+        "trainer.devices=2",
+        *RUN,
+        f"hydra.run.dir={run}",
+        cwd=run,
+        env={"OMP_NUM_THREADS": "1", "GENLAB_CACHE_DIR": str(cache_dir)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ class RecordRank(pl.Callback):
             "world_size": trainer.world_size,
             "slurm_procid": os.environ.get("SLURM_PROCID"),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "slurm_nodeid": os.environ.get("SLURM_NODEID"),
+            "host": socket.gethostname(),
             "pid": os.getpid(),
         }
         Path(f"{self.path}.{trainer.global_rank}.json").write_text(json.dumps(record))

@@ -15,7 +15,7 @@ from pathlib import Path
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CONFIG = """\
 ClusterName=genlab
-SlurmctldHost={host}
+SlurmctldHost={ctld}
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 SlurmUser=root
@@ -24,11 +24,11 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={root}/munge/munge.socket
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool
+SlurmdSpoolDir={root}/spool-%n
 SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
+SlurmdPidFile={root}/slurmd-%n.pid
 SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
+SlurmdLogFile={root}/slurmd-%n.log
 # No cgroups in these sandboxes: track job processes through /proc.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -46,8 +46,8 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 SlurmdParameters=config_overrides
-NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
-PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+{nodes}
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
 
@@ -80,16 +80,15 @@ class LocalSlurm:
 
     def start(self, timeout: float = 60) -> None:
         munge = self.root / "munge"
-        for sub in (munge, self.root / "state", self.root / "spool"):
+        for sub in (munge, self.root / "state"):
             sub.mkdir(parents=True, exist_ok=True)
         munge.chmod(0o700)
         key = munge / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20 // 2
-        self.conf.write_text(
-            CONFIG.format(host=self.host, root=self.root, cpus=self.cpus, memory=memory, ctld_port=free_port(), slurmd_port=free_port())
-        )
+        nodes = "\n".join(f"NodeName={name} NodeAddr={addr} CPUs={self.cpus} RealMemory={memory} State=UNKNOWN" for name, addr in self.nodes())
+        self.conf.write_text(CONFIG.format(ctld=self.ctld_host(), root=self.root, nodes=nodes, ctld_port=free_port(), slurmd_port=free_port()))
         self._run(
             ["munged", "-F", "--force", f"--key-file={key}", f"--socket={munge}/munge.socket", f"--pid-file={munge}/munged.pid",
              f"--log-file={munge}/munged.log", f"--seed-file={munge}/munged.seed"], "munged",
@@ -97,8 +96,23 @@ class LocalSlurm:
         self._wait(lambda: (munge / "munge.socket").exists(), timeout, "munged")
         self._run(["slurmctld", "-D", "-i", "-f", str(self.conf)], "slurmctld")
         self._wait(lambda: self.ok("scontrol", "ping") and "UP" in self.out("scontrol", "ping"), timeout, "slurmctld")
-        self._run(["slurmd", "-D", "-f", str(self.conf), "-N", self.host], "slurmd")
-        self._wait(lambda: self.out("sinfo", "-h", "-o", "%T").strip() in ("idle", "mixed", "allocated"), timeout, "slurmd")
+        for name, _ in self.nodes():
+            (self.root / f"spool-{name}").mkdir(exist_ok=True)
+            self._run(self.slurmd(name), f"slurmd-{name}")
+        up = ("idle", "mixed", "allocated")
+        self._wait(lambda: (states := self.out("sinfo", "-h", "-N", "-o", "%T").split()) and all(s in up for s in states), timeout, "slurmd")
+
+    def nodes(self) -> list[tuple[str, str]]:
+        """(NodeName, NodeAddr) of each node: this machine, on loopback."""
+        return [(self.host, "127.0.0.1")]
+
+    def ctld_host(self) -> str:
+        """slurm.conf's SlurmctldHost: this machine's name (where slurmctld runs), with the address nodes reach it at."""
+        return self.host
+
+    def slurmd(self, name: str) -> list[str]:
+        """The command that runs node `name`'s slurmd in the foreground."""
+        return ["slurmd", "-D", "-f", str(self.conf), "-N", name]
 
     def _run(self, command: list[str], name: str) -> None:
         log = (self.root / f"{name}.stdout").open("w")

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from genlab.contracts import TwoDomainData
 from genlab.errors import ConfigError
 from genlab.images import to_uint8
-from genlab.losses import GANCriterion
+from genlab.losses import ADVERSARIAL_LOSSES, AdversarialLoss
 from genlab.models.base import GenerativeModule, evaluating
 from genlab.models.image_pool import ImagePool, load_pools, pools_state
 from genlab.ranges import NON_NEGATIVE, POSITIVE
@@ -58,7 +58,7 @@ class CycleGAN(GenerativeModule):
 
     `generator` and `discriminator` build one net each per call (Hydra `_partial_` configs), so both
     directions get the same architecture and independent weights. `gan_loss` scores discriminator
-    outputs against real/fake targets (LSGAN by default). The identity loss weight is relative:
+    outputs (LSGAN by default): an `AdversarialLoss`, or its name in `genlab.losses.ADVERSARIAL_LOSSES`. The identity loss weight is relative:
     `lambda_identity * lambda_B * |G_A(b) - b|`. `grad_clip`, `compile` and `channels_last`: see
     GenerativeModule (they act on all four networks).
     """
@@ -75,7 +75,7 @@ class CycleGAN(GenerativeModule):
         self,
         generator: Callable[[], nn.Module],
         discriminator: Callable[[], nn.Module],
-        gan_loss: GANCriterion,
+        gan_loss: AdversarialLoss | str,
         optimizer_g: partial,
         optimizer_d: partial,
         lr: Annotated[float, POSITIVE] = 2e-4,
@@ -98,7 +98,10 @@ class CycleGAN(GenerativeModule):
         self.automatic_optimization = False
         self.G_A, self.G_B = generator(), generator()
         self.D_A, self.D_B = discriminator(), discriminator()
-        self.gan_loss = gan_loss
+        self.gan_loss = ADVERSARIAL_LOSSES.get(gan_loss) if isinstance(gan_loss, str) else gan_loss
+        if not isinstance(self.gan_loss, AdversarialLoss) or self.gan_loss.gradient_penalty:
+            usable = ", ".join(name for name, loss in ADVERSARIAL_LOSSES.items() if not loss.gradient_penalty)
+            raise ConfigError(f"model.gan_loss={gan_loss}: CycleGAN takes one of {usable} (it has no gradient penalty)")
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.lr = lr
         self.lambda_A, self.lambda_B, self.lambda_identity = lambda_A, lambda_B, lambda_identity
@@ -208,8 +211,8 @@ class CycleGAN(GenerativeModule):
         rec_A, rec_B = self.G_B(fake_B), self.G_A(fake_A)
         images = {"real_A": real_A, "real_B": real_B, "fake_A": fake_A, "fake_B": fake_B, "rec_A": rec_A, "rec_B": rec_B}
         losses = {
-            "G_A": self.gan_loss(self.D_A(fake_B), True),
-            "G_B": self.gan_loss(self.D_B(fake_A), True),
+            "G_A": self.gan_loss.generator(self.D_A(fake_B)),
+            "G_B": self.gan_loss.generator(self.D_B(fake_A)),
             "cycle_A": F.l1_loss(rec_A, real_A) * self.lambda_A,
             "cycle_B": F.l1_loss(rec_B, real_B) * self.lambda_B,
         }
@@ -222,7 +225,7 @@ class CycleGAN(GenerativeModule):
 
     def discriminator_loss(self, net: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """Real vs (pooled) fake, halved so D learns slower relative to G (as in the paper)."""
-        return 0.5 * (self.gan_loss(net(real), True) + self.gan_loss(net(fake.detach()), False))
+        return 0.5 * self.gan_loss.discriminator(net(real), net(fake.detach()))
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real_A, real_B = batch
