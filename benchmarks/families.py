@@ -127,8 +127,8 @@ def cyclegan_step(model) -> Callable:
             p.requires_grad_(False)
         fake_b, fake_a = G_A(a), G_B(b)
         loss_g = (
-            crit(D_A(fake_b), True)
-            + crit(D_B(fake_a), True)
+            crit.generator(D_A(fake_b))
+            + crit.generator(D_B(fake_a))
             + F.l1_loss(G_B(fake_b), a) * lam_a
             + F.l1_loss(G_A(fake_a), b) * lam_b
             + F.l1_loss(G_A(b), b) * lam_b * lam_i
@@ -140,7 +140,7 @@ def cyclegan_step(model) -> Callable:
         for p in (*D_A.parameters(), *D_B.parameters()):
             p.requires_grad_(True)
         fb, fa = pools["A"].query(fake_b), pools["B"].query(fake_a)
-        loss_d = 0.5 * (crit(D_A(b), True) + crit(D_A(fb.detach()), False)) + 0.5 * (crit(D_B(a), True) + crit(D_B(fa.detach()), False))
+        loss_d = 0.5 * crit.discriminator(D_A(b), D_A(fb.detach())) + 0.5 * crit.discriminator(D_B(a), D_B(fa.detach()))
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()

@@ -1,7 +1,9 @@
 """Adversarial losses on discriminator logits, the WGAN-GP gradient penalty and the zero-centred R1/R2 penalties.
 
 Each loss is a small class with `discriminator(real_logits, fake_logits)` and `generator(fake_logits)`;
-`ADVERSARIAL_LOSSES` maps the names users type (`model.loss=hinge`) to instances.
+`ADVERSARIAL_LOSSES` maps the names users type to instances. It is the one interface of both
+adversarial families: the GAN takes `model.loss=<name>`, CycleGAN `model.gan_loss=<name>` (or the
+`model/gan_loss` group), so a loss registered here reaches both.
 """
 
 from __future__ import annotations
@@ -47,13 +49,21 @@ class Hinge(AdversarialLoss):
 
 
 class LeastSquares(AdversarialLoss):
-    """LSGAN (Mao et al. 2017) with targets 1 (real) and 0 (fake); each term halved as in the paper."""
+    """LSGAN (Mao et al. 2017) with targets 1 (real) and 0 (fake): the mean squared error to the target.
+
+    Without the paper's 1/2 on each term, as in the official pix2pix/CycleGAN code: CycleGAN weighs
+    its generator's adversarial loss against the cycle loss, so the constant there is part of the
+    recipe, and CycleGAN then halves D's loss itself for every loss alike. For the GAN the factor
+    of 2 this puts on both players' LSGAN losses (and on their logged values) does not change
+    training under Adam, which is invariant to the scale of a loss, unless R1/R2 penalties or
+    grad_clip are added on top: double r1_gamma/r2_gamma and grad_clip to match an earlier run.
+    """
 
     def discriminator(self, real: Tensor, fake: Tensor) -> Tensor:
-        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+        return ((real - 1) ** 2).mean() + (fake**2).mean()
 
     def generator(self, fake: Tensor) -> Tensor:
-        return 0.5 * ((fake - 1) ** 2).mean()
+        return ((fake - 1) ** 2).mean()
 
 
 class Wasserstein(AdversarialLoss):
@@ -78,6 +88,10 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
 
 #: The names `model.loss` accepts; the structured config validates against this enum.
 LossName = enum.Enum("LossName", {name: name for name in ADVERSARIAL_LOSSES}, type=str)
+
+# The names CycleGAN's `model/gan_loss` configs (and the checkpoints trained with them) give in `_target_`.
+LeastSquaresCriterion = LeastSquares
+BCECriterion = NonSaturating  # binary cross-entropy on logits: softplus(-x) for "real", softplus(x) for "fake"
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:
@@ -106,26 +120,3 @@ def zero_centred_penalty(critic: Callable[[Tensor], Tensor], images: Tensor, sca
     (grad,) = torch.autograd.grad(critic(x).float().sum() * scale, x, create_graph=True)
     grad = grad.float() / scale
     return grad.flatten(1).pow(2).sum(1).mean()
-
-
-# -- target-based GAN criteria (pix2pix/CycleGAN style) ---------------------------------------------
-class GANCriterion:
-    """`criterion(prediction, target_is_real)`: a per-player loss against a constant target (the
-    official CycleGAN `GANLoss`). Patch discriminators' maps are averaged over all patches."""
-
-    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
-        raise NotImplementedError
-
-
-class LeastSquaresCriterion(GANCriterion):
-    """LSGAN: mean squared error to 1 (real) or 0 (fake); CycleGAN's default."""
-
-    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
-        return F.mse_loss(prediction, torch.full_like(prediction, float(target_is_real)))
-
-
-class BCECriterion(GANCriterion):
-    """The vanilla GAN loss: binary cross-entropy on logits (non-saturating for the generator)."""
-
-    def __call__(self, prediction: Tensor, target_is_real: bool) -> Tensor:
-        return F.binary_cross_entropy_with_logits(prediction, torch.full_like(prediction, float(target_is_real)))
