@@ -255,6 +255,9 @@ class EvalRunConfig:
     ckpt_path: str = MISSING
     split: str = "test"
     likelihood: bool = True
+    # Classification Accuracy Score of a conditional model (genlab.metrics.cas) on cas_samples images.
+    cas: bool = False
+    cas_samples: Optional[int] = ranged(None, ge=10)
     device: str = "cpu"
     dataset: Any = None
     metrics: Any = MISSING

@@ -20,6 +20,7 @@ from genlab.configs import check_ranges, config_dir
 from genlab.errors import ConfigError, instantiate, report_config_errors
 from genlab.loggers import quiet_lightning_tips
 from genlab.metrics import SampleMetrics, dataset_key
+from genlab.metrics.cas import cas_metrics, check_cas
 from genlab.metrics.extractors import check_spec
 
 #: The Lightning loop that runs a model's likelihood steps on each split.
@@ -99,9 +100,13 @@ def evaluate(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     datamodule, dataset_cfg = load_datamodule(ckpt, overrides, allowed)
     if cfg.split not in datamodule.splits:
         raise ConfigError(f"split={cfg.split}: the dataset has splits {', '.join(datamodule.splits)}")
+    if cfg.cas:
+        check_cas(model, datamodule)
     loggers = [instantiate(node) for node in (cfg.logger or {}).values() if node is not None]
     results = sample_metrics(cfg, model, datamodule, dataset_cfg)
     results.update(likelihood_metrics(cfg, model, datamodule, loggers))
+    if cfg.cas:
+        results.update(cas_metrics(model, datamodule, cfg.cas_samples, cfg.metrics.seed))
     for logger in loggers:
         logger.log_metrics({k: r["value"] for k, r in results.items()}, step=0)
         logger.save()

@@ -1,7 +1,7 @@
 """genlab-sample: draw images from a checkpoint (no training config needed) into samples.npz + grid.png.
 
 `task=sample` (default) draws new images (`labels=`/`label=` for a conditional model, `format=folder`
-for a class-per-folder tree); `task=complete` and `task=interpolate`: see genlab.tasks.
+for a class-per-folder tree); `task=complete`, `task=interpolate` and `task=reconstruct`: see genlab.tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from genlab.tasks.folder import write_folder
 from genlab.tasks.inputs import task_images
 from genlab.tasks.interpolate import INTERPOLATORS
 from genlab.tasks.masks import make_mask
+from genlab.tasks.reconstruct import RECONSTRUCTORS
 
 
 def source_images(cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...]) -> Tensor | None:
@@ -123,8 +124,34 @@ def interpolate_images(
     return write_outputs(Path(cfg.out), outputs, outputs["images"], cfg.steps, min_width=TASK_GRID_WIDTH)
 
 
+def reconstruct_images(
+    cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
+) -> dict[str, Path]:
+    """task=reconstruct: `input` (default: the test split) mapped to latent codes and regenerated.
+
+    GAN: z = E(x), then `iterations` latent refinement steps (0: the encoder alone).
+    samples.npz: images (reconstructions), inputs, latents, labels (conditional GAN: known or chosen);
+    grid.png: (input, reconstruction) pairs, four pairs per row.
+    """
+    reconstruct = family_entry(model, RECONSTRUCTORS, "task=reconstruct")
+    x, labels = task_images(cfg, model, ckpt, allowed)
+    if labels is not None and not num_classes(model):
+        labels = None  # an unconditional model does not use them
+    parts = [
+        reconstruct(model, xs, None if labels is None else labels[i : i + len(xs)], generator, iterations=cfg.iterations)
+        for i, xs in zip(range(0, len(x), cfg.batch_size), x.split(cfg.batch_size))
+    ]
+    outputs = {
+        "images": torch.cat([p["images"] for p in parts]),
+        "inputs": x,
+        **{k: torch.cat([p[k] for p in parts]) for k in parts[0] if k != "images"},
+    }
+    shown = torch.stack([x, outputs["images"]], dim=1)[:32].flatten(0, 1)
+    return write_outputs(Path(cfg.out), outputs, shown, 8, min_width=TASK_GRID_WIDTH)
+
+
 #: task= -> what genlab-sample does.
-TASKS = {"sample": draw_samples, "complete": complete_images, "interpolate": interpolate_images}
+TASKS = {"sample": draw_samples, "complete": complete_images, "interpolate": interpolate_images, "reconstruct": reconstruct_images}
 
 
 def sample(cfg: DictConfig) -> dict[str, Path]:

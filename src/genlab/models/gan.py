@@ -66,7 +66,7 @@ class GAN(GenerativeModule):
         # DiffAugment policies: "translation,cutout,color" or a list; "" is off (checked by genlab.augment).
         diffaugment: str | list[str] | None = "",
         encoder: nn.Module | None = None,
-        lr_e: Annotated[float, POSITIVE] = 2e-4,
+        lr_e: Annotated[float, POSITIVE] = 1e-3,
     ) -> None:
         super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
         self.automatic_optimization = False

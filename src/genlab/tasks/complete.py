@@ -17,34 +17,62 @@ from torch import Tensor
 from genlab.models.base import evaluating
 
 
-def gan_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, restarts: int = 8) -> Tensor:
-    """Optimise z (and, for a conditional GAN, pick the label) so that G(z) matches the visible pixels.
+def latent_search(
+    model: Any,
+    x: Tensor,
+    known: Tensor,
+    generator: torch.Generator,
+    iterations: int = 100,
+    restarts: int = 8,
+    labels: Tensor | None = None,
+    use_encoder: bool = True,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Optimise z (and, for a conditional GAN without given `labels`, pick the label) so that G(z)
+    matches x on the `known` pixels; returns (the best fits G(z), their z, their labels or None).
 
-    `restarts` latent draws per image (a conditional GAN tries every class at least once), each refined
-    by `iterations` Adam steps on the squared error over visible pixels; the best fit fills the gaps.
+    `restarts` latent draws per image (a conditional GAN without labels tries every class at least
+    once), each refined by `iterations` Adam steps on the squared error over known pixels.
     Uses the EMA generator (what `GAN.sample` draws from), in eval mode, with its weights frozen.
+    A GAN trained with an encoder (`model/encoder=dcgan`) starts the first restart (for a conditional
+    GAN: the first one of every class) from E(x with the unknown pixels at 0) instead of a random
+    draw, unless `use_encoder` is false (the baseline it is measured against).
     """
     net = model.generator_ema.module if model.generator_ema is not None else model.generator
-    k = int(model.num_classes)
+    k = int(model.num_classes) if labels is None else 0
     restarts = max(restarts, k)
     n, device = len(x), model.device
     x, known = x.to(device), known.to(device).to(x.dtype)
     target, weight = x.repeat(restarts, 1, 1, 1), known.repeat(restarts, 1, 1, 1)
-    labels = (torch.arange(restarts, device=device) % k).repeat_interleave(n) if k else None
-    z = torch.randn(restarts * n, net.latent_dim, generator=generator).to(device).requires_grad_(True)
+    if labels is not None:
+        tried = labels.to(device).repeat(restarts)
+    else:
+        tried = (torch.arange(restarts, device=device) % k).repeat_interleave(n) if k else None
+    z = torch.randn(restarts * n, net.latent_dim, generator=generator).to(device)
+    if use_encoder and getattr(model, "encoder", None) is not None:
+        from genlab.tasks.reconstruct import encode
+
+        z.view(restarts, n, -1)[: max(k, 1)] = encode(model, torch.where(known.bool(), x, torch.zeros_like(x)))
+    z.requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=0.05)
     with evaluating(net), torch.enable_grad():
         net.requires_grad_(False)
         for _ in range(iterations):
-            error = ((net(z, labels) - target) ** 2 * weight).flatten(1).sum(1)
+            error = ((net(z, tried) - target) ** 2 * weight).flatten(1).sum(1)
             optimizer.zero_grad(set_to_none=True)
             error.sum().backward()
             optimizer.step()
     with torch.no_grad(), evaluating(net):
-        fits = net(z, labels)
+        fits = net(z, tried)
         error = ((fits - target) ** 2 * weight).flatten(1).sum(1).view(restarts, n)
-        best = fits.view(restarts, n, *x.shape[1:])[error.argmin(0), torch.arange(n, device=device)]
-    return torch.where(known.bool(), x, best)
+        best, rows = error.argmin(0), torch.arange(n, device=device)
+        pick = best * n + rows
+    return fits[pick], z.detach()[pick], None if tried is None else tried[pick]
+
+
+def gan_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, restarts: int = 8) -> Tensor:
+    """The missing pixels from the GAN sample closest to the visible ones (`latent_search`)."""
+    fits, _, _ = latent_search(model, x, known, generator, iterations, restarts)
+    return torch.where(known.to(fits.device).bool(), x.to(fits.device), fits)
 
 
 def rnn_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100) -> Tensor:

@@ -1,6 +1,6 @@
 """How well completions and class-conditional samples keep a digit's class, by genlab's classifier
 (genlab.metrics.ClassifierFeatures trained on the dataset): the measurements behind task=complete
-and labels= in benchmarks/README.md and the slow tests."""
+and labels= in benchmarks/README.md and the slow tests (CAS itself lives in genlab.metrics.cas)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import torch
 from torch import Tensor
 
 from genlab.images import to_unit
+from genlab.metrics.cas import classification_accuracy_score
 from genlab.tasks import family_entry
 from genlab.tasks.complete import COMPLETERS, mean_fill, noise_fill
 from genlab.tasks.masks import make_mask
+
+__all__ = ["classification_accuracy_score", "classify", "completion_accuracy", "label_agreement"]
 
 
 @torch.no_grad()
@@ -45,35 +48,3 @@ def label_agreement(model: Any, extractor: Any, n: int, seed: int = 0) -> float:
     labels = default_labels(model, n)
     images = sample_labelled(model, labels, 500, torch.Generator().manual_seed(seed))
     return float((classify(extractor, images) == labels).float().mean())
-
-
-class _TrainOn:
-    """What ClassifierFeatures.train reads of a datamodule: a train set and the held-out real test split."""
-
-    def __init__(self, train: Any, test: Any) -> None:
-        self.sets = {"train": train, "test": test}
-
-    def classifier_dataset(self, split: str) -> Any:
-        return self.sets[split]
-
-
-def classification_accuracy_score(model: Any, datamodule: Any, n: int | None = None, seed: int = 0) -> dict[str, float]:
-    """Classification Accuracy Score (Ravuri & Vinyals 2019): genlab's classifier (DigitCNN, the
-    ClassifierFeatures recipe) trained on n generated labelled samples (classes balanced, default n:
-    the real train split's size), tested on the real test split; beside it the same classifier and
-    schedule trained on the n first real training images."""
-    from genlab.data.base import ImageTensorDataset
-    from genlab.images import to_uint8
-    from genlab.metrics.classifier import ClassifierFeatures
-    from genlab.tasks.conditional import default_labels, sample_labelled
-
-    real = datamodule.classifier_dataset("train")
-    n = n or len(real)
-    labels = default_labels(model, n)
-    fake = to_uint8(sample_labelled(model, labels, 500, torch.Generator().manual_seed(seed)))
-    test = datamodule.classifier_dataset("test")
-    spec = ClassifierFeatures(heldout_split="test", seed=seed)
-    channels, k = fake.shape[1], int(model.num_classes)
-    cas = spec.train(channels, k, _TrainOn(ImageTensorDataset(fake, labels), test))["accuracy"]
-    real_n = ImageTensorDataset(real.images[:n], real.labels[:n])
-    return {"cas": cas, "real": spec.train(channels, k, _TrainOn(real_n, test))["accuracy"], "n": n}
