@@ -43,6 +43,8 @@ class ImageDatasetConfig:
     binarize: Binarize = Binarize.none
     seed: int = ranged(0, SEED)
     device_resident: bool = False
+    # Train on the first fraction of the training split only (evaluation splits unchanged).
+    train_fraction: float = ranged(1.0, gt=0, le=1)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 from genlab.data.device import DeviceBatches, ShardedBatchSampler
+from genlab.errors import ConfigError
 from genlab.images import from_uint8
 
 Split = tuple[Tensor, Tensor]  # uint8 images N x C x H x W, int64 labels N
@@ -106,6 +107,10 @@ class InMemoryImageDataModule(pl.LightningDataModule):
     on the training device, drawn by index there (genlab.data.device); under DDP each rank draws its
     own slice of every global batch. Otherwise a DataLoader serves them (Lightning then adds a
     DistributedSampler under DDP). Validation and test always use the DataLoader.
+
+    `train_fraction` < 1: the model trains on the first `train_fraction` of the (shuffled) training
+    split only (the data-efficient setting of DiffAugment); validation, test, and the classifier
+    behind the sample metrics keep the whole dataset, so scores stay comparable with full-data runs.
     """
 
     #: Number of classes (0: unlabelled). Subclasses set it.
@@ -120,8 +125,11 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         binarize: Binarize | str = Binarize.none,
         seed: int = 0,
         device_resident: bool = False,
+        train_fraction: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0 < train_fraction <= 1:
+            raise ConfigError(f"dataset.train_fraction={train_fraction}: expected a fraction in (0, 1]")
         self.image_size = image_size
         self.channels = channels
         self.batch_size = batch_size
@@ -129,7 +137,9 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         self.binarize = Binarize(binarize)
         self.seed = seed
         self.device_resident = device_resident
+        self.train_fraction = train_fraction
         self.splits: dict[str, Split] = {}
+        self.whole_train: Split | None = None  # the full training split when train_fraction < 1
 
     @abstractmethod
     def load_splits(self) -> dict[str, Split]:
@@ -145,6 +155,10 @@ class InMemoryImageDataModule(pl.LightningDataModule):
             if self.binarize is Binarize.static or (self.binarize is Binarize.dynamic and name != "train"):
                 images = bernoulli_uint8(images, generator)
             self.splits[name] = (images.contiguous(), labels.long())
+        if self.train_fraction < 1:
+            images, labels = self.whole_train = self.splits["train"]
+            n = max(1, round(len(images) * self.train_fraction))
+            self.splits["train"] = (images[:n], labels[:n])
 
     def dataset(self, split: str) -> ImageTensorDataset:
         self.setup()
@@ -152,7 +166,10 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         return ImageTensorDataset(images, labels, self.binarize is Binarize.dynamic and split == "train")
 
     def classifier_dataset(self, split: str) -> ImageTensorDataset:
-        """Images and the labels the classifier feature extractor learns: the class labels."""
+        """Images and the labels the classifier feature extractor learns: the class labels (of the
+        whole training split, whatever `train_fraction`)."""
+        if split == "train" and self.whole_train is not None:
+            return ImageTensorDataset(*self.whole_train)
         return self.dataset(split)
 
     def _loader(self, split: str, shuffle: bool, drop_last: bool) -> DataLoader:

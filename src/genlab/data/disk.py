@@ -110,6 +110,8 @@ class PreparedImageDataModule(InMemoryImageDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)
+        if self.train_fraction < 1:  # subsetting lives in InMemoryImageDataModule.setup, which this setup replaces
+            raise ConfigError(f"dataset.train_fraction={self.train_fraction}: disk-backed datasets train on their whole training split; expected 1")
         self.cache_dir, self.crop, self.flip, self.skip_bad_files = cache_dir, Crop(crop), flip, skip_bad_files
         # A random crop needs room to move: 1/8 more than the crop by default (CycleGAN's 286 for 256).
         self.load_size = load_size or (image_size + max(1, image_size // 8) if self.crop is Crop.random else image_size)

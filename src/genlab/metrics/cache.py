@@ -11,7 +11,9 @@ from typing import Any
 import torch
 
 #: Dataset config keys that change how batches are served, not which images there are.
-LOADER_KEYS = ("batch_size", "num_workers", "device_resident")
+# Keys that change neither the evaluation splits nor the classifier (trained on the whole training
+# split; see InMemoryImageDataModule.train_fraction): cached features and floors are shared across them.
+LOADER_KEYS = ("batch_size", "num_workers", "device_resident", "train_fraction")
 
 
 def config_hash(config: Any, length: int = 10) -> str:
