@@ -109,3 +109,32 @@ def test_an_interrupted_sweep_leaves_no_rank_behind(tmp_path, cache_dir, mark, s
     expected = {signal.SIGINT: 1, signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGKILL: -signal.SIGKILL}[signum]
     assert sweep.returncode == expected, sweep.stderr.read()[-3000:]  # an interrupted sweep does not end with 0
     assert not (tmp_path / "sweep" / "1").exists()  # the interrupted sweep did not go on to job 1
+
+
+@pytest.mark.cluster
+def test_a_ddp_sweep_on_the_joblib_launcher_runs_its_jobs_in_parallel_to_the_end_and_leaves_no_process(cli, tmp_path, mark):
+    """hydra/launcher=parallel (joblib, 2 jobs at a time) with 2 ranks a job: each job's rank 0 runs
+    in a joblib worker, which starts its rank 1 (genlab.sweeps.sweep_job); every job ends with
+    identical weights on both ranks, and neither ranks nor joblib's workers outlive the sweep."""
+    sweep = tmp_path / "sweep"
+    sync = ["+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck", "+callbacks.sync.path=${paths.output_dir}/sync.json"]
+    start = time.monotonic()
+    result = cli(
+        "train",
+        "-m",
+        "hydra/launcher=parallel",
+        *DDP,
+        *sync,
+        "model.lr_g=1e-4,2e-4",
+        f"hydra.sweep.dir={sweep}",
+        env={**mark, "OMP_NUM_THREADS": "1"},
+    )
+    wall = time.monotonic() - start
+    left, waited = wait_gone(mark, GONE_S)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not left, f"processes of the sweep still running {waited:.1f} s after it ended: {left}"
+    for job in (sweep / "0", sweep / "1"):
+        report = json.loads((job / "sync.json").read_text())
+        assert report["world_size"] == 2 and report["parameters"][0] == report["parameters"][1]
+        assert json.loads((job / "result.json").read_text())["error"] is None and (job / "train_ddp_process_1.log").is_file()
+    print(f"2-job DDP sweep on the joblib launcher: {wall:.1f} s")
