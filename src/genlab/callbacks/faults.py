@@ -7,23 +7,36 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from genlab.scalars import logs_this_step
+
 
 class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite. Sweeps score the trial as inf (see genlab.train)."""
 
 
 class FiniteLossCheck(pl.Callback):
-    """After every training batch, raise NonFiniteLossError if a logged loss (`train/loss*` by
-    default) is NaN or infinite, naming the batch, the optimizer step and the loss term.
+    """Raise NonFiniteLossError if a training loss (`train/loss*` by default) is NaN or infinite,
+    naming the batch, the optimizer step and the loss term.
 
-    Lightning runs checkpoint callbacks after all others, so the failing step is never saved:
-    last.ckpt stays the last good state and the run can be resumed from it (e.g. with a lower lr).
+    When: after every batch on the CPU, where reading a loss costs nothing. On accelerators reading
+    it waits for the device, so there the check runs on the batches the loggers write (every
+    `trainer.log_every_n_steps`), and before every checkpoint save, which it aborts: Lightning runs
+    checkpoint callbacks after all others, so last.ckpt always stays the last good state and the run
+    can be resumed from it (e.g. with a lower lr). A NaN there is reported on the batch it is seen.
     """
 
     def __init__(self, prefix: str = "train/loss") -> None:
         self.prefix = prefix
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if pl_module.device.type == "cpu" or logs_this_step(trainer):
+            self.check(trainer, batch_idx)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if trainer.state.fn == "fit":  # also the saves after validation, which runs inside fit
+            self.check(trainer, trainer.fit_loop.epoch_loop.batch_idx)
+
+    def check(self, trainer: pl.Trainer, batch_idx: int) -> None:
         for name, value in trainer.callback_metrics.items():
             if name.startswith(self.prefix) and not math.isfinite(float(value)):
                 raise NonFiniteLossError(

@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from genlab.contracts import ImageData
 from genlab.metrics.streams import MetricStream
+from genlab.scalars import record_training_scalars
 
 
 class GenerativeModule(pl.LightningModule):
@@ -112,6 +113,12 @@ class GenerativeModule(pl.LightningModule):
     def grid_layout(self, outputs: dict[str, Tensor]) -> tuple[Tensor, int | None]:
         """The images of `generate`'s outputs that grid.png tiles, and its row length (None: square)."""
         return outputs["images"][:64], None
+
+    def log_train(self, scalars: dict[str, Tensor], prog_bar: tuple[str, ...] = ()) -> None:
+        """Log a training step's scalars (detached tensors) as `self.log_dict(on_step=True)` would,
+        without its per-step host cost: see genlab.scalars. `prog_bar` names those the bar shows."""
+        if self._trainer is not None:
+            record_training_scalars(self._trainer, scalars, prog_bar)
 
     def randn_per_rank(self, n: int, *dims: int) -> Tensor:
         """n x dims standard-normal draws on this module's device, different on every DDP rank.

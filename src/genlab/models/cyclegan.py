@@ -247,8 +247,8 @@ class CycleGAN(GenerativeModule):
             opt_d.step()
 
         logs = {f"train/{name}": losses[name].detach() for name in self.loss_names if name in losses}
-        self.log_dict(logs, on_step=True, on_epoch=False)
-        self.log_dict({"train/loss_g": sum(losses[k] for k in losses if k[0] != "D").detach()}, prog_bar=True, on_step=True, on_epoch=False)
+        logs["train/loss_g"] = sum(losses[k] for k in losses if k[0] != "D").detach()
+        self.log_train(logs, prog_bar=("train/loss_g",))
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: Lightning leaves scheduler stepping to the model.

@@ -182,9 +182,7 @@ class GAN(GenerativeModule):
             if self.encoder is not None:
                 logs["train/loss_e"] = encoder_step(self, opt_e[0], n, labels)
 
-        shown = {k: v for k, v in logs.items() if k in ("train/loss_d", "train/loss_g")}
-        self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False)
-        self.log_dict({k: v for k, v in logs.items() if k not in shown}, on_step=True, on_epoch=False)
+        self.log_train(logs, prog_bar=("train/loss_d", "train/loss_g"))
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """GAN quality needs sample metrics (see the metric callback); nothing per batch."""

@@ -59,7 +59,8 @@ class LikelihoodModule(GenerativeModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         self.batch_labels = batch[1]
         loss, logs = self.training_terms(batch[0])
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=True, on_step=True, on_epoch=False)
+        scalars = {f"train/{k}": v.detach() for k, v in logs.items()}
+        self.log_train(scalars, prog_bar=tuple(scalars))
         return loss
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
