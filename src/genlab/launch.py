@@ -22,10 +22,12 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,6 +189,19 @@ def check_slurm_step(world_size: int) -> None:
             "Lightning would wait for ranks that were never started; start one task per device with `srun` "
             "(--ntasks-per-node=trainer.devices) or submit with hydra/launcher=slurm"
         )
+
+
+#: Lightning's hint, on every Trainer where Slurm is installed (a PossibleUserWarning from SLURMEnvironment.detect).
+SRUN_HINT = "The `srun` command is available on your system but is not used"
+
+
+def quiet_srun_hint() -> None:
+    """Outside a Slurm allocation (no SLURM_JOB_ID), drop Lightning's "`srun` ... is available but not
+    used": a local run on a machine with Slurm installed is not a Slurm job that forgot srun. Inside one
+    (an sbatch script, salloc) the hint stays, and genlab-train stops a multi-task job without srun
+    itself (`check_slurm_step`)."""
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=re.escape(SRUN_HINT))
 
 
 #: trainer.accelerator values that run on GPUs (what a Slurm job must request).

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from genlab.history import ResumableWandbLogger
 from genlab.images import to_uint8
+from genlab.launch import quiet_srun_hint
 
 
 class _NoProductTips(logging.Filter):
@@ -30,6 +31,7 @@ class _NoProductTips(logging.Filter):
 
 def quiet_lightning_tips() -> None:
     """Keep genlab's output to what the run does (Lightning logs its rank-zero messages under either name)."""
+    quiet_srun_hint()  # Lightning's "srun available but not used", outside Slurm jobs
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _NoProductTips) for f in logger.filters):
