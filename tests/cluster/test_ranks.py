@@ -137,4 +137,5 @@ def test_a_ddp_sweep_on_the_joblib_launcher_runs_its_jobs_in_parallel_to_the_end
         report = json.loads((job / "sync.json").read_text())
         assert report["world_size"] == 2 and report["parameters"][0] == report["parameters"][1]
         assert json.loads((job / "result.json").read_text())["error"] is None and (job / "train_ddp_process_1.log").is_file()
+    assert "`srun` command is available" not in result.stderr  # Slurm is installed here, but this is no Slurm job
     print(f"2-job DDP sweep on the joblib launcher: {wall:.1f} s")
