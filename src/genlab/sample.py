@@ -86,6 +86,16 @@ def draw_samples(
     return paths
 
 
+def given_or_known_labels(cfg: DictConfig, model: GenerativeModule, known: Tensor | None, n: int) -> Tensor | None:
+    """A conditional model's labels for n input images: `labels=`/`label=` when given (one per image),
+    else the test split's (None for `input=` images or an unconditional model)."""
+    given = requested_labels(OmegaConf.merge(cfg, {"num_samples": n}), model)
+    if given is not None and len(given) != n:
+        raise ConfigError(f"labels: {len(given)} labels for {n} input images; give one per image (or label=K for all)")
+    labels = given if given is not None else known
+    return labels if num_classes(model) else None
+
+
 def complete_images(
     cfg: DictConfig, model: GenerativeModule, ckpt: dict[str, Any], allowed: tuple[str, ...], generator: torch.Generator
 ) -> dict[str, Path]:
@@ -95,17 +105,22 @@ def complete_images(
     grid.png: rows of (masked input, completion, original).
     """
     complete = family_entry(model, COMPLETERS, "task=complete")
-    x, labels = task_images(cfg, model, ckpt, allowed)
+    x, saved_labels = task_images(cfg, model, ckpt, allowed)
+    labels = given_or_known_labels(cfg, model, saved_labels, len(x))  # what a conditional model completes with
+    saved_labels = labels if labels is not None else saved_labels
     known = make_mask(cfg.mask, tuple(x.shape), cfg.mask_fraction, generator)
     filled = torch.cat(
-        [complete(model, xs, ks, generator, iterations=cfg.iterations).cpu() for xs, ks in zip(x.split(cfg.batch_size), known.split(cfg.batch_size))]
+        [
+            complete(model, xs, ks, generator, iterations=cfg.iterations, labels=None if labels is None else labels[i : i + len(xs)]).cpu()
+            for i, xs, ks in zip(range(0, len(x), cfg.batch_size), x.split(cfg.batch_size), known.split(cfg.batch_size))
+        ]
     )
     # masks: N x H x W x C like the images, 1 where the pixel was visible.
     outputs = {
         "images": filled,
         "inputs": x,
         "masks": known.permute(0, 2, 3, 1).to(torch.uint8),
-        **({"labels": labels} if labels is not None else {}),
+        **({"labels": saved_labels} if saved_labels is not None else {}),
     }
     shown = torch.stack([torch.where(known, x, torch.zeros_like(x)), filled, x], dim=1)[:16].flatten(0, 1)
     return write_outputs(Path(cfg.out), outputs, shown, 3, min_width=TASK_GRID_WIDTH)
@@ -117,8 +132,8 @@ def interpolate_images(
     """task=interpolate: `num_samples` rows (pairs) of `steps` images; samples.npz also holds the latents."""
     interpolate = family_entry(model, INTERPOLATORS, "task=interpolate")
 
-    def real_images(n: int) -> Tensor:  # only the families that interpolate between real images read them
-        return task_images(OmegaConf.merge(cfg, {"num_samples": n}), model, ckpt, allowed)[0]
+    def real_images(n: int) -> tuple[Tensor, Tensor | None]:  # only the families that interpolate between real images read them
+        return task_images(OmegaConf.merge(cfg, {"num_samples": n}), model, ckpt, allowed)
 
     outputs = interpolate(model, cfg.num_samples, cfg.steps, generator, real_images, requested_labels(cfg, model))
     return write_outputs(Path(cfg.out), outputs, outputs["images"], cfg.steps, min_width=TASK_GRID_WIDTH)
@@ -135,8 +150,7 @@ def reconstruct_images(
     """
     reconstruct = family_entry(model, RECONSTRUCTORS, "task=reconstruct")
     x, labels = task_images(cfg, model, ckpt, allowed)
-    if labels is not None and not num_classes(model):
-        labels = None  # an unconditional model does not use them
+    labels = given_or_known_labels(cfg, model, labels, len(x))
     parts = [
         reconstruct(model, xs, None if labels is None else labels[i : i + len(xs)], generator, iterations=cfg.iterations)
         for i, xs in zip(range(0, len(x), cfg.batch_size), x.split(cfg.batch_size))

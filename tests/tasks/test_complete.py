@@ -14,6 +14,7 @@ from tests.tasks.checkpoints import build, save
 
 RNN = ["experiment=pixelrnn_digits", "model.hidden=8", "model.layers=1"]
 VAE = ["model=vae", "dataset=digits", "dataset.image_size=8", "model.encoder.width=8", "model.decoder.width=8"]
+CVAE = ["model=cvae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"]
 GAN = ["model=cgan", "dataset=digits", "model.generator.width=8", "model.discriminator.width=8"]
 
 
@@ -57,7 +58,7 @@ def test_pixelrnn_completion_is_the_exact_conditional_of_the_missing_rows_given_
 
 def test_a_family_that_cannot_complete_gets_one_sentence(compose_cfg, tmp_path):
     ckpt = save(build(compose_cfg, "model=cyclegan", "dataset=textures"), tmp_path / "c.ckpt")
-    with pytest.raises(ConfigError, match="task=complete: CycleGAN models cannot do this \\(families that can: RNN, VAE, GAN\\)"):
+    with pytest.raises(ConfigError, match="task=complete: CycleGAN models cannot do this \\(families that can: RNN, ConditionalVAE, VAE, GAN\\)"):
         run(compose_cfg, ckpt, tmp_path / "out", "task=complete", f"input={tmp_path}")
 
 
@@ -97,6 +98,31 @@ def test_an_unknown_mask_name_is_refused_with_the_names_accepted(compose_cfg, tm
 
 
 def test_the_conditional_vae_refuses_to_complete_images_whose_class_it_is_not_given(compose_cfg, tmp_path):
-    ckpt = save(build(compose_cfg, "model=cvae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"), tmp_path / "c.ckpt")
-    with pytest.raises(ConfigError, match="ConditionalVAE models cannot complete or interpolate unlabelled images"):
-        run(compose_cfg, ckpt, tmp_path / "out", "task=complete", "num_samples=2")
+    ckpt = save(build(compose_cfg, *CVAE), tmp_path / "c.ckpt")
+    np.savez(tmp_path / "in.npz", images=np.zeros((2, 16, 16, 1), dtype=np.uint8))
+    with pytest.raises(ConfigError, match=r"^task=complete: the conditional VAE needs each image's class: use the test split"):
+        run(compose_cfg, ckpt, tmp_path / "out", "task=complete", f"input={tmp_path / 'in.npz'}", "num_samples=2")
+
+
+@pytest.mark.parametrize("source", ["test_split", "label"])
+def test_the_conditional_vae_completes_with_the_known_or_given_class(compose_cfg, tmp_path, source, one_thread):
+    ckpt = save(build(compose_cfg, *CVAE), tmp_path / "c.ckpt")
+    np.savez(tmp_path / "in.npz", images=np.full((3, 16, 16, 1), 200, dtype=np.uint8))
+    extra = ["num_samples=3", "iterations=2"] + ([f"input={tmp_path / 'in.npz'}", "label=4"] if source == "label" else [])
+    run(compose_cfg, ckpt, tmp_path / "out", "task=complete", *extra)
+    with np.load(tmp_path / "out" / "samples.npz") as saved:
+        masks = saved["masks"].astype(bool)
+        np.testing.assert_array_equal(saved["images"][masks], saved["inputs"][masks])
+        assert saved["labels"].shape == (3,) and (source != "label" or (saved["labels"] == 4).all())
+
+
+def test_a_conditional_gan_given_the_class_searches_that_class_only(compose_cfg, one_thread):
+    from genlab.tasks.complete import latent_search
+
+    model = build(compose_cfg, *GAN)
+    x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([3, 1, 4, 1])
+    known = torch.ones_like(x, dtype=torch.bool)
+    _, _, chosen = latent_search(model, x, known, torch.Generator().manual_seed(0), iterations=2, restarts=3, labels=labels)
+    assert torch.equal(chosen.cpu(), labels)
+    _, _, free = latent_search(model, x, known, torch.Generator().manual_seed(0), iterations=0, restarts=3)
+    assert free.shape == (4,)  # without labels every class was tried (at least K restarts)

@@ -63,5 +63,17 @@ def test_vae_interpolation_starts_and_ends_at_the_posterior_means_of_the_given_i
 
 def test_a_family_that_cannot_interpolate_gets_one_sentence(compose_cfg, tmp_path):
     ckpt = save(build(compose_cfg, "experiment=pixelrnn_digits", "model.hidden=4", "model.layers=1"), tmp_path / "r.ckpt")
-    with pytest.raises(ConfigError, match="task=interpolate: RNN models cannot do this \\(families that can: GAN, VAE\\)"):
+    with pytest.raises(ConfigError, match="task=interpolate: RNN models cannot do this \\(families that can: GAN, ConditionalVAE, VAE\\)"):
         run(compose_cfg, ckpt, tmp_path / "out")
+
+
+def test_conditional_vae_interpolation_decodes_each_row_with_one_class(compose_cfg, tmp_path):
+    cvae = ["model=cvae", "dataset=digits", "model.encoder.width=8", "model.decoder.width=8"]
+    ckpt = save(build(compose_cfg, *cvae), tmp_path / "c.ckpt")
+    paths = run(compose_cfg, ckpt, tmp_path / "out", "num_samples=3", "steps=4", "label=7")  # endpoints: the test split, with its labels
+    saved = np.load(paths["samples"])
+    assert saved["images"].shape[0] == 12 and saved["labels"].tolist() == [7, 7, 7]
+    np.testing.assert_array_equal(saved["endpoints"].shape, (6, 16, 16, 1))
+    np.savez(tmp_path / "in.npz", images=saved["endpoints"])
+    with pytest.raises(ConfigError, match=r"^task=interpolate: the conditional VAE needs each image's class"):
+        run(compose_cfg, ckpt, tmp_path / "out2", f"input={tmp_path / 'in.npz'}", "num_samples=3")

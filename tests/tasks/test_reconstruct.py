@@ -61,7 +61,7 @@ def test_reconstruct_on_a_gan_trained_without_an_encoder_says_how_to_get_one(com
 
 def test_reconstruct_on_a_pixelrnn_names_the_families_that_can(compose_cfg, tmp_path):
     ckpt = save(build(compose_cfg, "experiment=pixelrnn_digits", "model.hidden=8", "model.layers=1"), tmp_path / "m.ckpt")
-    with pytest.raises(ConfigError, match=r"task=reconstruct: RNN models cannot do this \(families that can: GAN, VAE\)"):
+    with pytest.raises(ConfigError, match=r"task=reconstruct: RNN models cannot do this \(families that can: GAN, ConditionalVAE, VAE\)"):
         run(compose_cfg, ckpt, tmp_path / "out", "task=reconstruct", "num_samples=2")
 
 

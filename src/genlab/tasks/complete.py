@@ -8,12 +8,14 @@ to the visible pixels (`gan_complete`, here: the GAN module itself is not change
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from genlab.errors import ConfigError
 from genlab.models.base import evaluating
 
 
@@ -69,31 +71,45 @@ def latent_search(
     return fits[pick], z.detach()[pick], None if tried is None else tried[pick]
 
 
-def gan_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, restarts: int = 8) -> Tensor:
-    """The missing pixels from the GAN sample closest to the visible ones (`latent_search`)."""
-    fits, _, _ = latent_search(model, x, known, generator, iterations, restarts)
+def gan_complete(
+    model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, restarts: int = 8, labels: Tensor | None = None
+) -> Tensor:
+    """The missing pixels from the GAN sample closest to the visible ones (`latent_search`); a
+    conditional GAN given each image's `labels` searches that class only, else every class."""
+    fits, _, _ = latent_search(model, x, known, generator, iterations, restarts, labels=labels if model.num_classes else None)
     return torch.where(known.to(fits.device).bool(), x.to(fits.device), fits)
 
 
-def rnn_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100) -> Tensor:
-    return model.complete(x, known, generator)
+def rnn_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, labels: Tensor | None = None) -> Tensor:
+    return model.complete(x, known, generator, labels=labels if model.num_classes else None)
 
 
-def vae_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100) -> Tensor:
+def vae_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, labels: Tensor | None = None) -> Tensor:
     return model.complete(x, known, generator, iterations=iterations)
 
 
-def needs_labels(model: Any, *args: Any, **kwargs: Any) -> Any:
-    from genlab.errors import ConfigError
-
-    raise ConfigError(f"{type(model).__name__} models cannot complete or interpolate unlabelled images: their encoder needs each image's class")
-
-
-needs_labels.refuses = True  # type: ignore[attr-defined]
+def cvae_complete(model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, labels: Tensor | None = None) -> Tensor:
+    """The VAE's clamped chain with every encode and decode conditioned on the image's known class."""
+    with given_labels(model, labels, "task=complete"):
+        return model.complete(x, known, generator, iterations=iterations)
 
 
-#: Model class name -> its completion (the conditional VAE's encoder needs labels that inputs lack).
-COMPLETERS: dict[str, Callable[..., Tensor]] = {"RNN": rnn_complete, "ConditionalVAE": needs_labels, "VAE": vae_complete, "GAN": gan_complete}
+@contextlib.contextmanager
+def given_labels(model: Any, labels: Tensor | None, what: str) -> Iterator[None]:
+    """The conditional VAE reads the labels of the images it encodes/decodes from `batch_labels`."""
+    if labels is None:
+        raise ConfigError(
+            f"{what}: the conditional VAE needs each image's class: use the test split (its labels are known) or give labels=[...] / label=K"
+        )
+    model.batch_labels = labels.to(model.device)
+    try:
+        yield
+    finally:
+        model.batch_labels = None
+
+
+#: Model class name -> its completion (conditional families use the images' labels when given).
+COMPLETERS: dict[str, Callable[..., Tensor]] = {"RNN": rnn_complete, "ConditionalVAE": cvae_complete, "VAE": vae_complete, "GAN": gan_complete}
 
 
 def mean_fill(x: Tensor, known: Tensor, mean_image: Tensor) -> Tensor:

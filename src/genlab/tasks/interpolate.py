@@ -16,7 +16,7 @@ from torch import Tensor
 
 from genlab.errors import ConfigError
 from genlab.models.base import evaluating
-from genlab.tasks.complete import needs_labels
+from genlab.tasks.complete import given_labels
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -50,12 +50,10 @@ def gan_interpolate(
 
 @torch.no_grad()
 def vae_interpolate(
-    model: Any, pairs: int, steps: int, generator: torch.Generator, images: Callable[[int], Tensor], labels: Tensor | None
+    model: Any, pairs: int, steps: int, generator: torch.Generator, images: Callable[[int], Any], labels: Tensor | None
 ) -> dict[str, Tensor]:
     """`pairs` rows decoding lerp(mu(x_a), mu(x_b), t) for consecutive input images (x_0, x_1), (x_2, x_3), ..."""
-    x = images(2 * pairs)
-    if len(x) < 2 * pairs:
-        raise ConfigError(f"task=interpolate: num_samples={pairs} pairs need {2 * pairs} input images, got {len(x)}")
+    x, _ = endpoints(images, pairs)
     x = x.to(model.device)
     with evaluating(model):
         mu, _ = model.encode(x)
@@ -64,5 +62,32 @@ def vae_interpolate(
     return {"images": out.cpu(), "latents": z.cpu(), "endpoints": x.cpu()}
 
 
+@torch.no_grad()
+def cvae_interpolate(
+    model: Any, pairs: int, steps: int, generator: torch.Generator, images: Callable[[int], Any], labels: Tensor | None
+) -> dict[str, Tensor]:
+    """As the VAE's; each endpoint is encoded with its own class (the test split's labels) and each row
+    decoded with one class: `label=K` (or `labels=[...]`, one per row) when given, else its first image's."""
+    x, known = endpoints(images, pairs)
+    x = x.to(model.device)
+    with given_labels(model, known, "task=interpolate"), evaluating(model):
+        mu, _ = model.encode(x)
+    rows = labels[:pairs] if labels is not None else known[0::2]
+    if len(rows) < pairs:
+        raise ConfigError(f"labels: one label per row is needed, {pairs} rows, got {len(rows)}")
+    z = lerp(mu[0::2], mu[1::2], torch.linspace(0, 1, steps).to(mu)).flatten(0, 1)
+    with given_labels(model, rows.repeat_interleave(steps), "task=interpolate"), evaluating(model):
+        out = model.likelihood.mean(model.decode(z))
+    return {"images": out.cpu(), "latents": z.cpu(), "endpoints": x.cpu(), "labels": rows.cpu()}
+
+
+def endpoints(images: Callable[[int], Any], pairs: int) -> tuple[Tensor, Tensor | None]:
+    """The 2 * pairs input images (and their labels, None when unknown) that rows start and end at."""
+    x, labels = images(2 * pairs)
+    if len(x) < 2 * pairs:
+        raise ConfigError(f"task=interpolate: num_samples={pairs} pairs need {2 * pairs} input images, got {len(x)}")
+    return x, labels
+
+
 #: Model class name -> its interpolation.
-INTERPOLATORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_interpolate, "ConditionalVAE": needs_labels, "VAE": vae_interpolate}
+INTERPOLATORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_interpolate, "ConditionalVAE": cvae_interpolate, "VAE": vae_interpolate}

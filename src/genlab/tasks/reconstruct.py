@@ -19,7 +19,7 @@ from torch import Tensor
 from genlab.errors import ConfigError
 from genlab.models.base import evaluating
 from genlab.models.gan_encoder import sampling_net
-from genlab.tasks.complete import latent_search, needs_labels
+from genlab.tasks.complete import given_labels, latent_search
 
 
 def encoder_of(model: Any) -> torch.nn.Module:
@@ -70,8 +70,16 @@ def vae_reconstruct(model: Any, x: Tensor, labels: Tensor | None, generator: tor
         return {"images": model.likelihood.mean(model.decode(mu)).cpu(), "latents": mu.cpu()}
 
 
+def cvae_reconstruct(
+    model: Any, x: Tensor, labels: Tensor | None, generator: torch.Generator | None = None, iterations: int = 0
+) -> dict[str, Tensor]:
+    """As the VAE's, with the encoder and decoder given each image's known class."""
+    with given_labels(model, labels, "task=reconstruct"):
+        return {**vae_reconstruct(model, x, labels), "labels": labels.cpu()}
+
+
 #: Model class name -> its reconstruction.
-RECONSTRUCTORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_reconstruct, "ConditionalVAE": needs_labels, "VAE": vae_reconstruct}
+RECONSTRUCTORS: dict[str, Callable[..., dict[str, Tensor]]] = {"GAN": gan_reconstruct, "ConditionalVAE": cvae_reconstruct, "VAE": vae_reconstruct}
 
 
 @torch.no_grad()

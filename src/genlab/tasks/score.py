@@ -25,13 +25,23 @@ def classify(extractor: Any, images: Tensor) -> Tensor:
 
 
 def completion_accuracy(
-    model: Any, extractor: Any, images: Tensor, labels: Tensor, mean_image: Tensor, mask: str = "bottom_half", seed: int = 0, **options: Any
+    model: Any,
+    extractor: Any,
+    images: Tensor,
+    labels: Tensor,
+    mean_image: Tensor,
+    mask: str = "bottom_half",
+    seed: int = 0,
+    known_labels: bool = False,
+    **options: Any,
 ) -> dict[str, float]:
     """How often the classifier gives the original's class to: the model's completion, the mean-image
-    fill and the uniform-noise fill of the same masked images (and to the originals, for reference)."""
+    fill and the uniform-noise fill of the same masked images (and to the originals, for reference).
+    `known_labels`: a conditional model completes each image given its true class."""
     generator = torch.Generator().manual_seed(seed)
     known = make_mask(mask, tuple(images.shape), 0.5, generator)
-    filled = family_entry(model, COMPLETERS, "task=complete")(model, images, known, generator, **options).cpu()
+    given = labels if known_labels else None
+    filled = family_entry(model, COMPLETERS, "task=complete")(model, images, known, generator, labels=given, **options).cpu()
     fills = {
         "model": filled,
         "mean_fill": mean_fill(images, known, mean_image),
