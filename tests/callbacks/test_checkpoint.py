@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,3 +35,50 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
         io.save_checkpoint({"step": torch.tensor(2), "unpicklable": lambda: None}, path)  # fails mid-write
     assert torch.load(path, weights_only=True)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training(tmp_path):
+    saves = []  # (global step, time)
+
+    class Spy(AtomicCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            saves.append((checkpoint["global_step"], time.monotonic()))
+            super().save_checkpoint(checkpoint, path, storage_options)
+
+    class Slow(TinyModel):
+        def training_step(self, batch, batch_idx):
+            time.sleep(0.02)  # ~50 batches per second at most: 0.3 s is ~15 batches or fewer
+            return super().training_step(batch, batch_idx)
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, last_every_seconds=0.3)
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=12, plugins=[Spy()]).fit(Slow())
+    timed = [(step, at) for step, at in saves if step % 8]  # 8 batches per epoch: the others are epoch ends
+    assert saves[-1][0] == 96 and len(timed) >= 2, saves
+    assert timed[0][0] > ModelCheckpoint.CALIBRATION_BATCHES  # the pace is measured first
+    # Spaced by the clock, not by a batch count: the pace may change between plans, hence 1/3 of it.
+    assert all(later - earlier > 0.1 for (_, earlier), (_, later) in zip(timed, timed[1:])), saves
+
+
+def test_time_based_saves_fall_on_the_same_batch_on_every_ddp_rank(cli, tmp_path):
+    """A save is collective (RNG states are gathered): ranks that disagreed would hang, not fail."""
+    log = tmp_path / "saves.txt"
+    result = cli(
+        "train",
+        "model.monitor=null",
+        "~callbacks.sample_metrics",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "dataset.batch_size=16",
+        "callbacks.model_checkpoint.last_every_seconds=0.2",
+        "+callbacks.spy._target_=tests.spies.SaveLog",
+        f"+callbacks.spy.path={log}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"PYTHONPATH": str(Path(__file__).parents[2])},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    saves = [line.split() for line in log.read_text().splitlines()]
+    steps = {rank: [int(step) for r, step in saves if r == rank] for rank in ("0", "1")}
+    assert steps["0"] == steps["1"] and len(steps["0"]) >= 2, steps  # mid-epoch saves, then the epoch's end

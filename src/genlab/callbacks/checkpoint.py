@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +15,68 @@ from pytorch_lightning.callbacks import ModelCheckpoint as _ModelCheckpoint
 class ModelCheckpoint(_ModelCheckpoint):
     """Lightning's ModelCheckpoint; with `monitor=None` it writes last.ckpt only (no duplicate 'best').
 
-    `last_every_n_batches`: also refresh last.ckpt every n training batches, so a killed run loses at
-    most n batches. Counted in batches, not `trainer.global_step`, which advances once per optimizer
-    step (twice per GAN batch, n_critic + 1 per G step).
+    Mid-epoch refreshes of last.ckpt, so a killed run loses little:
+    - `last_every_n_batches`: every n training batches (counted in batches, not
+      `trainer.global_step`, which advances once per optimizer step: twice per GAN batch);
+    - `last_every_seconds`: about every that many seconds of training. A wall-clock test on every
+      rank could disagree between ranks (a save is collective), and asking rank 0 every batch is a
+      collective per step; instead rank 0 turns the time into a batch count from the measured pace
+      at each save (after `CALIBRATION_BATCHES` at first) and broadcasts it: one collective per save,
+      and every rank saves at the same batch.
+    Either or both; each epoch also ends with a save, as in Lightning.
     """
 
-    def __init__(self, monitor: str | None = None, save_top_k: int = 1, last_every_n_batches: int | None = None, **kwargs: Any) -> None:
+    #: Batches timed before the first time-based save is planned.
+    CALIBRATION_BATCHES = 20
+
+    def __init__(
+        self,
+        monitor: str | None = None,
+        save_top_k: int = 1,
+        last_every_n_batches: int | None = None,
+        last_every_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(monitor=monitor, save_top_k=save_top_k if monitor else 0, **kwargs)
         self.last_every_n_batches = last_every_n_batches
+        self.last_every_seconds = last_every_seconds
+        self._next_timed_save: int | None = None  # the run's batch count at which to save next
+        self._paced_since: tuple[int, float] = (0, 0.0)  # (batch count, time) the pace is measured from
+        self._calibrating = False
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if self.last_every_seconds:
+            done = trainer.fit_loop.epoch_loop.batch_progress.total.ready  # batches of the run so far (resumed: restored)
+            self._paced_since = (done, time.monotonic())
+            self._next_timed_save, self._calibrating = done + self.CALIBRATION_BATCHES, True
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        n = self.last_every_n_batches
-        # The epoch's last batch is left to the end-of-epoch save, which follows validation.
-        if not n or not self.save_last or (batch_idx + 1) % n or batch_idx + 1 >= trainer.num_training_batches:
+        if not self.save_last:
             return
-        self._save_last(trainer)
+        n = self.last_every_n_batches
+        save = bool(n) and (batch_idx + 1) % n == 0
+        done = trainer.fit_loop.epoch_loop.total_batch_idx + 1  # batches of the run, this one included
+        if self._next_timed_save is not None and done >= self._next_timed_save:
+            save = self._plan_timed_save(trainer, done) or save
+        # The epoch's last batch is left to the end-of-epoch save, which follows validation.
+        if save and batch_idx + 1 < trainer.num_training_batches:
+            self._save_last(trainer)
+
+    def _plan_timed_save(self, trainer: pl.Trainer, done: int) -> bool:
+        """Plan the next time-based save from the pace since the last one (rank 0's, broadcast);
+        True when this batch is a save point (every plan but the first, which only calibrates)."""
+        since, start = self._paced_since
+        now = time.monotonic()
+        pace = (now - start) / max(done - since, 1)
+        batches = int(trainer.strategy.broadcast(max(1, round(self.last_every_seconds / max(pace, 1e-9)))))
+        if self._calibrating:  # the first save falls `last_every_seconds` after the start
+            self._calibrating = False
+            self._next_timed_save = max(since + batches, done + 1)
+            return False
+        self._paced_since, self._next_timed_save = (done, now), done + batches
+        return True
 
     # Lightning 2.6 refreshes last.ckpt at the end of an epoch only when a top-k checkpoint was saved
     # at that step, so with no monitor (save_top_k=0) it never would: save it ourselves.

@@ -1,0 +1,19 @@
+"""Callbacks that record what a CLI run did (importable by the CLI subprocesses: run them with PYTHONPATH=<repo>)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+
+class SaveLog(pl.Callback):
+    """Appends "<rank> <global step>" to `path` for every checkpoint each rank takes part in."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(f"{trainer.global_rank} {trainer.global_step}\n")
