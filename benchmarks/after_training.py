@@ -1,14 +1,26 @@
-"""Completion and conditional-sampling accuracy by genlab's digit classifier (benchmarks/README.md,
+"""Completion, conditional sampling and GAN-encoder accuracy by genlab's classifier (benchmarks/README.md,
 "After training"): trains each family briefly with genlab-train, then scores
 
 - completion: held-out digits with the bottom half removed, filled by the model vs by the mean
-  training image vs by uniform noise: how often the classifier gives the original's class;
+  training image vs by uniform noise: how often the classifier gives the original's class
+  (conditional models also given each image's true class);
 - conditional control: how often it gives the requested class to cgan / cvae / crnn samples, and the
-  Classification Accuracy Score (the classifier trained on generated samples, tested on real digits).
+  Classification Accuracy Score (the classifier trained on generated samples, tested on real digits)
+  beside the same classifier trained on as many real images;
+- the GAN encoder (gan_e: `model/encoder=dcgan`): latent recovery ||E(G(z)) - z||^2 per dimension on
+  fresh draws (vs a random code), and the pixel error of G(E(x)) on held-out real images (alone and
+  refined by 100 latent steps, vs the same steps from a random code) against the nearest of 10,000 samples.
 
-    OMP_NUM_THREADS=1 python benchmarks/after_training.py --out benchmarks/results/after_training [--epochs-scale 1]
+On sklearn digits (16 px; PixelRNN 8 px; all 179 test images) and on MNIST t10k (8,000 train /
+2,000 test images, resized to 16 px, the first --mnist-test=500 test images scored; CAS and the
+classifier use all of them; tests and benchmarks only, never shipped; PixelRNN families skipped:
+too slow on CPU):
 
-Writes results.json and, per family, complete_grid.png / interpolate_grid.png from genlab-sample.
+    OMP_NUM_THREADS=1 python benchmarks/after_training.py --datasets digits mnist [--families gan_e cgan] \
+        [--mnist-dir ../shared/data/mnist] [--out benchmarks/results/after_training]
+
+Writes results.json ({dataset: {family: ...}}) and, per family, complete / labels / interpolate /
+reconstruct grids from genlab-sample. Trained runs are reused from --runs when present.
 """
 
 from __future__ import annotations
@@ -23,28 +35,36 @@ from pathlib import Path
 import torch
 
 from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
+from genlab.metrics import dataset_key
 from genlab.metrics.classifier import ClassifierFeatures
+from genlab.tasks.reconstruct import latent_recovery, reconstruction_error
 from genlab.tasks.score import classification_accuracy_score, completion_accuracy, label_agreement
 
 QUIET = ["~callbacks.sample_metrics", "~callbacks.sample_grid", "logger=csv", "trainer.enable_progress_bar=false"]
-#: name -> (genlab-train overrides, completion options)
+DIGITS = ["dataset=digits", "dataset.image_size=16"]
+#: name -> (model overrides, completion options, digits epochs, MNIST epochs or None: skipped there).
 FAMILIES = {
-    "pixelrnn": (["experiment=pixelrnn_digits", "trainer.max_epochs=15"], {}),
-    "vae": (["model=vae", "dataset=digits", "dataset.image_size=16", "model.nll_samples=4", "trainer.max_epochs=30"], {"iterations": 100}),
-    "cvae": (
-        ["model=cvae", "dataset=digits", "dataset.image_size=16", "model.latent_dim=8", "model.nll_samples=4", "trainer.max_epochs=80"],
-        {"iterations": 100},
-    ),
-    "crnn": (["experiment=pixelrnn_digits", "model.num_classes=10", "trainer.max_epochs=60"], {}),
-    "cgan": (["model=cgan", "dataset=digits", "dataset.image_size=16", "model.monitor=null", "trainer.max_epochs=40"], {"iterations": 200}),
+    "pixelrnn": (["experiment=pixelrnn_digits"], {}, 15, None),
+    "vae": (["model=vae", "model.nll_samples=4"], {"iterations": 100}, 30, 8),
+    "cvae": (["model=cvae", "model.latent_dim=8", "model.nll_samples=4"], {"iterations": 100}, 80, 15),
+    "crnn": (["experiment=pixelrnn_digits", "model.num_classes=10"], {}, 60, None),
+    "cgan": (["model=cgan", "model.monitor=null"], {"iterations": 200}, 40, 10),
+    "gan_e": (["model=gan", "model/encoder=dcgan", "model.monitor=null"], {"iterations": 200}, 40, 10),
 }
 
 #: Families scored on conditional control only: completing unlabelled images needs each image's class.
 CONDITIONAL_ONLY = ("cvae", "crnn")
 
 
-def train(name: str, overrides: list[str], root: Path) -> Path:
-    run = root / name
+def dataset_overrides(dataset: str, family: list[str], mnist_dir: Path) -> list[str]:
+    if any(o.startswith("experiment=pixelrnn") for o in family):
+        return []  # the experiment brings its own (8 px digits)
+    if dataset == "digits":
+        return DIGITS
+    return ["dataset=mnist", f"dataset.data_dir={mnist_dir.resolve()}", "dataset.train_split=t10k", "dataset.image_size=16"]
+
+
+def train(run: Path, overrides: list[str]) -> Path:
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
         cmd = [sys.executable, "-m", "genlab.train", *overrides, *QUIET, f"hydra.run.dir={run}"]
@@ -56,46 +76,72 @@ def sample_cli(ckpt: Path, out: Path, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "genlab.sample", f"ckpt_path={ckpt}", f"out={out}", *args], check=True, capture_output=True, text=True)
 
 
+def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_test: int | None = None) -> dict:
+    saved = read_checkpoint(ckpt)
+    model = load_model(ckpt, ckpt=saved)
+    datamodule, dataset_cfg = load_datamodule(saved)
+    extractor = ClassifierFeatures().build(datamodule, dataset_key(dataset_cfg), cache_dir)
+    images, labels = (part[:num_test] for part in datamodule.splits["test"])  # MNIST: the first num_test (CPU budget)
+    x = images.float() / 127.5 - 1
+    mean_image = (datamodule.splits["train"][0].float() / 127.5 - 1).mean(0, keepdim=True)
+    result: dict = {"num_test": len(x), "classifier_accuracy": extractor.info["accuracy"]}
+    start = time.perf_counter()
+    if name not in CONDITIONAL_ONLY:
+        result["completion_bottom_half"] = completion_accuracy(model, extractor, x, labels.long(), mean_image, **options)
+        result["complete_s"] = round(time.perf_counter() - start)
+        sample_cli(ckpt, out / "complete", "task=complete", "num_samples=16", *[f"{k}={v}" for k, v in options.items()])
+    if getattr(model, "num_classes", 0):  # completion given each image's true class
+        result["completion_bottom_half_given_label"] = completion_accuracy(
+            model, extractor, x, labels.long(), mean_image, known_labels=True, **options
+        )
+        result["label_agreement"] = label_agreement(model, extractor, 1000)
+        result["cas"] = classification_accuracy_score(model, datamodule)
+        sample_cli(ckpt, out / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]")
+    if getattr(model, "encoder", None) is not None:
+        result["latent_recovery"] = latent_recovery(model, 1000)
+        result["reconstruction"] = reconstruction_error(model, x, num_samples=10_000, iterations=100)
+        sample_cli(ckpt, out / "reconstruct", "task=reconstruct", "num_samples=32", "iterations=0")
+    if name in ("vae", "cgan", "gan_e"):
+        sample_cli(ckpt, out / "interpolate", "task=interpolate", "num_samples=8", "steps=10")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/after_training"))
+    parser.add_argument("--datasets", nargs="*", default=["digits", "mnist"], choices=["digits", "mnist"])
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument("--mnist-dir", type=Path, default=Path("../shared/data/mnist"))
+    parser.add_argument("--mnist-test", type=int, default=500, help="MNIST test images scored (of 2,000); digits: all 179")
     parser.add_argument("--cache-dir", type=Path, default=Path("outputs/bench_cache"))
     parser.add_argument("--runs", type=Path, default=Path("outputs/after_training_runs"), help="genlab-train run dirs (reused when present)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in args.families:
-        overrides, options = FAMILIES[name]
-        start = time.perf_counter()
-        ckpt = train(name, overrides, args.runs)
-        trained = time.perf_counter() - start
-        saved = read_checkpoint(ckpt)
-        model = load_model(ckpt, ckpt=saved)
-        datamodule, dataset_cfg = load_datamodule(saved)
-        extractor = ClassifierFeatures().build(datamodule, f"digits{dataset_cfg['image_size']}", args.cache_dir)
-        images, labels = datamodule.splits["test"]
-        x = images.float() / 127.5 - 1
-        mean_image = (datamodule.splits["train"][0].float() / 127.5 - 1).mean(0, keepdim=True)
-        start = time.perf_counter()
-        results[name] = {"num_test": len(x), "train_s": round(trained)}
-        if name not in CONDITIONAL_ONLY:
-            scores = completion_accuracy(model, extractor, x, labels.long(), mean_image, **options)
-            results[name] |= {"completion_bottom_half": scores, "complete_s": round(time.perf_counter() - start)}
-        if getattr(model, "num_classes", 0):
-            results[name]["label_agreement"] = label_agreement(model, extractor, 1000)
-            results[name]["cas"] = classification_accuracy_score(model, datamodule)
-        if name not in CONDITIONAL_ONLY:
-            sample_cli(ckpt, args.out / name / "complete", "task=complete", "num_samples=16", *[f"{k}={v}" for k, v in options.items()])
-        else:
-            sample_cli(ckpt, args.out / name / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]")
-        if name in ("vae", "cgan"):
-            sample_cli(ckpt, args.out / name / "interpolate", "task=interpolate", "num_samples=8", "steps=10")
-        print(name, json.dumps(results[name]), flush=True)
-        path = args.out / "results.json"  # after every family: a later failure keeps the earlier ones
-        previous = json.loads(path.read_text()) if path.is_file() else {}
-        path.write_text(json.dumps({**previous, name: results[name]}, indent=2))
+    path = args.out / "results.json"
+    for dataset in args.datasets:
+        for name in args.families:
+            overrides, options, digits_epochs, mnist_epochs = FAMILIES[name]
+            epochs = digits_epochs if dataset == "digits" else mnist_epochs
+            if epochs is None:
+                continue
+            # digits runs keep their original directories (outputs/after_training_runs/<family>).
+            run = args.runs / name if dataset == "digits" else args.runs / dataset / name
+            start = time.perf_counter()
+            ckpt = train(run, [*overrides, *dataset_overrides(dataset, overrides, args.mnist_dir), f"trainer.max_epochs={epochs}"])
+            trained = round(time.perf_counter() - start)
+            out = args.out / name if dataset == "digits" else args.out / dataset / name
+            result = {
+                "epochs": epochs,
+                "train_s": trained,
+                **score(name, ckpt, options, out, args.cache_dir, None if dataset == "digits" else args.mnist_test),
+            }
+            print(dataset, name, json.dumps(result), flush=True)
+            previous = json.loads(path.read_text()) if path.is_file() else {}
+            if "digits" not in previous and previous:  # the earlier flat layout held digits only
+                previous = {"digits": previous}
+            previous.setdefault(dataset, {})[name] = result  # after every family: a later failure keeps the earlier ones
+            path.write_text(json.dumps(previous, indent=2))
 
 
 if __name__ == "__main__":

@@ -217,7 +217,7 @@ class SampleRunConfig:
     task: str = "sample"
     mask: str = "bottom_half"
     mask_fraction: float = ranged(0.5, gt=0, lt=1)
-    iterations: int = ranged(100, AT_LEAST_1)
+    iterations: int = ranged(100, NON_NEGATIVE)
     steps: int = ranged(8, ge=2)
     labels: Optional[list[int]] = None
     label: Optional[int] = ranged(None, NON_NEGATIVE)

@@ -120,3 +120,18 @@ def test_the_encoder_keeps_ddp_ranks_identical_in_its_own_wrapper(cli, tmp_path)
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     encoder_keys = [k for k in saved["state_dict"] if k.startswith("encoder.")]
     assert encoder_keys and not any(".module." in k for k in encoder_keys)  # unwrapped when saved
+
+
+def test_reconstruct_with_zero_iterations_is_the_encoder_alone_and_refinement_lowers_the_error(compose_cfg, tmp_path, one_thread):
+    from genlab.tasks.reconstruct import encode, gan_reconstruct
+
+    model = build(compose_cfg, *GAN_E)
+    ckpt = save(model, tmp_path / "m.ckpt")
+    paths = run(compose_cfg, ckpt, tmp_path / "out", "task=reconstruct", "num_samples=6", "iterations=0")
+    with np.load(paths["samples"]) as saved:
+        inputs, latents = saved["inputs"], torch.from_numpy(saved["latents"])
+    x = torch.from_numpy(inputs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    torch.testing.assert_close(latents, encode(model.eval(), x))
+    alone = ((gan_reconstruct(model, x, None)["images"] - x) ** 2).mean()
+    refined = ((gan_reconstruct(model, x, None, torch.Generator().manual_seed(0), iterations=20)["images"] - x) ** 2).mean()
+    assert refined < alone
