@@ -60,3 +60,24 @@ def test_ema_of_a_spectral_norm_generator_samples_with_unit_spectral_norm_weight
         effective = norm._reshape_weight_to_matrix(layer.weight)  # eval: no power iteration here
         assert abs(torch.linalg.matrix_norm(effective, ord=2).item() - 1.0) < 0.01
         assert abs(norm._u.norm().item() - 1.0) < 1e-5 and abs(norm._v.norm().item() - 1.0) < 1e-5
+
+
+def test_ema_update_equals_averaged_models_own_update_bitwise_across_a_reload():
+    """EMA.update keeps its update count on the host (no device read per step); the averages must be
+    exactly AveragedModel.update_parameters', also after the EMA is reloaded from a state dict."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 1))
+    ours, reference = EMA(net, decay=0.99), EMA(net, decay=0.99)
+    for step in range(6):
+        net(torch.randn(4, 1, 4, 4))  # moves the BatchNorm statistics and num_batches_tracked
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        ours.update(net)
+        reference.update_parameters(net)
+        if step == 2:
+            reloaded = EMA(net, decay=0.99)
+            reloaded.load_state_dict(ours.state_dict())
+            ours = reloaded
+    for mine, theirs in zip(ours.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs)

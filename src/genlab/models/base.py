@@ -164,12 +164,15 @@ class WarmupEMAUpdate:
     def __init__(self, decay: float) -> None:
         self.decay = decay
 
+    def weight(self, t: int) -> float:
+        """The lerp weight of the current parameters at the (t + 1)-th update."""
+        return 1.0 - min(self.decay, (1.0 + t) / (10.0 + t))
+
     def __call__(self, averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
         if not averaged[0].is_floating_point():  # BatchNorm's num_batches_tracked: copy
             torch._foreach_copy_(averaged, current)
             return
-        t = float(num_averaged)
-        torch._foreach_lerp_(averaged, current, 1.0 - min(self.decay, (1.0 + t) / (10.0 + t)))
+        torch._foreach_lerp_(averaged, current, self.weight(int(num_averaged)))
 
 
 class EMA(AveragedModel):
@@ -178,6 +181,10 @@ class EMA(AveragedModel):
     The decay warms up (see WarmupEMAUpdate) so the average is not dominated by the random
     initialisation early in training: with a fixed 0.999, 58% of the average is still the initial
     weights after 540 updates.
+
+    `update` gives what `AveragedModel.update_parameters` gives, without its three reads of the
+    update count per step (each a wait for the device on a GPU): the count is mirrored on the host
+    and read from the `n_averaged` buffer once after a checkpoint is loaded.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
@@ -185,11 +192,32 @@ class EMA(AveragedModel):
         self.decay = decay
         # The copy belongs to no optimizer: keep autograd out of it.
         self.module.requires_grad_(False)
+        self._updates: int | None = 0  # host mirror of n_averaged; None: read it at the next update
+        self._spectral_norm = any(hasattr(sub, "parametrizations") for sub in self.module.modules())
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._updates = None
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        self.update_parameters(module)
-        refresh_spectral_norms(self.module)
+        averaged = [*self.module.parameters(), *self.module.buffers()]
+        current = [t.detach() for t in (*module.parameters(), *module.buffers())]
+        if self._updates is None:
+            self._updates = int(self.n_averaged)
+        if self._updates == 0:
+            torch._foreach_copy_(averaged, current)
+        else:
+            floats = [i for i, t in enumerate(averaged) if t.is_floating_point()]
+            others = [i for i, t in enumerate(averaged) if not t.is_floating_point()]  # num_batches_tracked
+            weight = self.multi_avg_fn.weight(self._updates)
+            torch._foreach_lerp_([averaged[i] for i in floats], [current[i] for i in floats], weight)
+            if others:
+                torch._foreach_copy_([averaged[i] for i in others], [current[i] for i in others])
+        self.n_averaged += 1
+        self._updates += 1
+        if self._spectral_norm:
+            refresh_spectral_norms(self.module)
 
 
 @torch.no_grad()

@@ -150,24 +150,25 @@ class GAN(GenerativeModule):
         opt_g, opt_d, *opt_e = self.optimizers()
         n = real.shape[0]
 
-        with self.toggled_optimizer(opt_d):
-            with torch.no_grad():
-                fake = self.generator(self.noise(n), labels)
-            d_real, d_fake = self.critic(real, labels), self.critic(fake, labels)
-            d_loss = self.loss.discriminator(d_real, d_fake)
-            logs = {"train/loss_d": d_loss.detach(), "train/d_real": d_real.detach().mean(), "train/d_fake": d_fake.detach().mean()}
-            if self.loss.gradient_penalty:
-                gp = gradient_penalty(lambda x: self.critic(x, labels), real, fake, scale=self.loss_scale())
-                d_loss = d_loss + self.loss.gradient_penalty * gp
-                logs["train/gp"] = gp.detach()
-            if self.regularizes(batch_idx):
-                for key, penalty in self.penalties(real, fake, labels).items():
-                    gamma = self.r1_gamma if key == "train/r1" else self.r2_gamma
-                    d_loss = d_loss + self.reg_every * gamma / 2 * penalty
-                    logs[key] = penalty.detach()
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
+        # D step. No toggled_optimizer here: G runs under no_grad, so no gradient reaches it anyway,
+        # and toggling flips requires_grad on every parameter twice per step for nothing.
+        with torch.no_grad():
+            fake = self.generator(self.noise(n), labels)
+        d_real, d_fake = self.critic(real, labels), self.critic(fake, labels)
+        d_loss = self.loss.discriminator(d_real, d_fake)
+        logs = {"train/loss_d": d_loss.detach(), "train/d_real": d_real.detach().mean(), "train/d_fake": d_fake.detach().mean()}
+        if self.loss.gradient_penalty:
+            gp = gradient_penalty(lambda x: self.critic(x, labels), real, fake, scale=self.loss_scale())
+            d_loss = d_loss + self.loss.gradient_penalty * gp
+            logs["train/gp"] = gp.detach()
+        if self.regularizes(batch_idx):
+            for key, penalty in self.penalties(real, fake, labels).items():
+                gamma = self.r1_gamma if key == "train/r1" else self.r2_gamma
+                d_loss = d_loss + self.reg_every * gamma / 2 * penalty
+                logs[key] = penalty.detach()
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
 
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
