@@ -44,7 +44,10 @@ POLL_S = 0.2
 #: How long children may take to exit after rank 0 finished a job successfully.
 FINISH_S = 60.0
 #: How long children may take to exit by themselves after rank 0 failed (to learn whether one failed first).
-CHILD_EXIT_S = 3.0
+#: A child that failed may close its sockets (rank 0's gloo error) seconds before its process ends: 3 s
+#: were too short on a loaded machine (the job was blamed on rank 0's echo). Rank 0's own failures pay
+#: it in full (their children wait in a collective until killed).
+CHILD_EXIT_S = 15.0
 _PR_SET_PDEATHSIG = 1
 
 
