@@ -41,8 +41,10 @@ def build_model(cfg: DictConfig) -> GenerativeModule:
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a dict-valued group (callbacks, logger); null entries are skipped."""
-    return [instantiate(node) for node in (group or {}).values() if node is not None]
+    """Instantiate every entry of a dict-valued group (callbacks, logger); null entries, and entries
+    whose factory returns None (a progress bar with `trainer.enable_progress_bar=false`), are skipped."""
+    built = [instantiate(node) for node in (group or {}).values() if node is not None]
+    return [obj for obj in built if obj is not None]
 
 
 @rank_zero_only
