@@ -108,12 +108,17 @@ def kill_all(children: list[subprocess.Popen]) -> None:
             child.wait(timeout=10)
 
 
-def finish(children: list[subprocess.Popen], timeout: float = FINISH_S) -> None:
-    """Wait up to `timeout` s in all for the children to exit by themselves, then kill whatever is left."""
+def wait_exit(children: list[subprocess.Popen], timeout: float) -> None:
+    """Wait up to `timeout` s in all for the children to exit by themselves."""
     deadline = time.monotonic() + timeout
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def finish(children: list[subprocess.Popen], timeout: float = FINISH_S) -> None:
+    """Wait up to `timeout` s in all for the children to exit by themselves, then kill whatever is left."""
+    wait_exit(children, timeout)
     kill_all(children)
 
 
@@ -152,7 +157,10 @@ def supervised_ranks() -> Iterator[None]:
         # Rank 0's error may only echo a child's (gloo: "Connection closed by peer"): give the
         # children a moment to exit by themselves, and name the one that failed first.
         children = [c for s in supervisors for c in s.children]
-        finish(children, timeout=CHILD_EXIT_S)
+        wait_exit(children, timeout=CHILD_EXIT_S)
+        for supervisor in supervisors:  # the kill below is ours: no supervisor may record it as a child's failure
+            supervisor.stop()
+        kill_all(children)
         failed = first_failure(supervisors)
         if failed:  # rank 0's own message stays: it is the cause when every rank failed alike
             raise RankFailure(f"rank {failed[0]} exited with code {failed[1]}; rank 0: {type(err).__name__}: {err}") from err
