@@ -38,3 +38,12 @@ def test_diffaugment_10pct_trains_on_a_tenth_of_the_digits_with_translation(comp
 def test_train_fraction_outside_0_1_is_rejected_naming_the_key(fraction):
     with pytest.raises(ConfigError, match="dataset.train_fraction"):
         DigitsDataModule(train_fraction=fraction)
+
+
+def test_default_train_is_the_digits_gan_recipe_and_recipe_null_is_the_plain_gan(compose_cfg):
+    recipe = compose_cfg()  # model=gan dataset=digits: conf/recipe/gan_digits.yaml
+    assert list(recipe.model.diffaugment) == ["translation"] and recipe.model.r1_gamma > 0
+    assert recipe.trainer.max_epochs == 100
+    plain = compose_cfg("~recipe")
+    assert not plain.model.diffaugment and plain.model.r1_gamma == 0
+    build_model(recipe)
