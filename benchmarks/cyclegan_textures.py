@@ -12,8 +12,9 @@ extractor: a DigitCNN trained on real train crops labelled A/B, cached, the one 
 - `acc_a2b`: share of translated grass crops (A -> B) it calls gravel; `acc_b2a` the reverse.
 - `cycle_a`, `cycle_b`: mean |G_B(G_A(a)) - a| (and B's), in [-1, 1] pixel units; a flat grey crop
   (each crop's mean) scores `flat_a`, `flat_b`.
-- `checker_b2a`, `checker_a2b`: energy of the 2x2 checkerboard pattern (the Nyquist component)
-  of the translations over that of real target crops; 1 is real-like, > 1 a visible checkerboard.
+- `checker_a2b`, `checker_b2a`: power of the translations at the period-2 frequencies (the
+  (pi, pi), (pi, 0), (0, pi) bins of their 2D spectrum, where a stride-2 upsampling leaves its
+  checkerboard) over that of real target crops; 1 is real-like, >> 1 a periodic checkerboard.
 - `cpu_min`: CPU minutes (user + sys) of the genlab-train process, the budget the recipe targets.
 
 A JSON line per run is appended to `<out>/results.jsonl`. Run with `OMP_NUM_THREADS` set; the CPU
@@ -41,9 +42,10 @@ def cpu_seconds_of_children() -> float:
 
 
 def checker_energy(x: Tensor) -> float:
-    """Mean squared response to the 2x2 checkerboard kernel [[1, -1], [-1, 1]] / 4 at every pixel."""
-    d = (x[..., :-1, :-1] - x[..., :-1, 1:] - x[..., 1:, :-1] + x[..., 1:, 1:]) / 4
-    return float((d**2).mean())
+    """Mean spectral power of x (N x C x H x W, even sides) at the three period-2 frequencies."""
+    power = torch.fft.fft2(x - x.mean((-2, -1), keepdim=True)).abs() ** 2
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    return float((power[..., h, w] + power[..., h, 0] + power[..., 0, w]).mean())
 
 
 @torch.no_grad()

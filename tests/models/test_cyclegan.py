@@ -313,11 +313,13 @@ def test_vanilla_loss_is_a_config_choice(compose_cfg):
 def test_textures_dataset_selects_its_tuned_recipe_and_other_data_keep_the_papers(compose_cfg):
     tuned = compose_cfg("model=cyclegan", "dataset=textures")
     assert tuned.model.generator.width == 16 and tuned.model.lr == 5e-4 and tuned.model.lambda_identity == 0
+    assert tuned.model.generator.upsample == "resize"
     assert tuned.trainer.max_epochs == tuned.model.n_epochs + tuned.model.n_epochs_decay  # the LR ends at zero
     assert compose_cfg("experiment=cyclegan_textures").model == tuned.model  # the old name, the same recipe
     assert compose_cfg("model=cyclegan", "dataset=textures", "model.lr=1e-3").model.lr == 1e-3  # the command line wins
     for paper in (compose_cfg("model=cyclegan", "dataset=unpaired_folder"), compose_cfg("model=cyclegan", "dataset=textures", "~recipe")):
         assert paper.model.generator.width == 64 and paper.model.lr == 2e-4 and paper.model.lambda_identity == 0.5
+        assert paper.model.generator.upsample == "transpose"
 
 
 def test_resize_upsampling_keeps_a_flat_map_flat_where_transposed_convs_print_a_checkerboard():
