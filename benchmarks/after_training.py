@@ -37,6 +37,7 @@ import torch
 from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
 from genlab.metrics import dataset_key
 from genlab.metrics.classifier import ClassifierFeatures
+from genlab.models.gan import GAN
 from genlab.tasks.reconstruct import latent_recovery, reconstruction_error
 from genlab.tasks.score import classification_accuracy_score, completion_accuracy, label_agreement
 
@@ -97,7 +98,7 @@ def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_
         result["label_agreement"] = label_agreement(model, extractor, 1000)
         result["cas"] = classification_accuracy_score(model, datamodule)
         sample_cli(ckpt, out / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]")
-    if getattr(model, "encoder", None) is not None:
+    if isinstance(model, GAN) and model.encoder is not None:  # (a VAE's encoder is another thing)
         result["latent_recovery"] = latent_recovery(model, 1000)
         result["reconstruction"] = reconstruction_error(model, x, num_samples=10_000, iterations=100)
         sample_cli(ckpt, out / "reconstruct", "task=reconstruct", "num_samples=32", "iterations=0")

@@ -218,6 +218,8 @@ class SampleRunConfig:
     mask: str = "bottom_half"
     mask_fraction: float = ranged(0.5, gt=0, lt=1)
     iterations: int = ranged(100, NON_NEGATIVE)
+    # GAN completion: start the first latent search from the encoder's code (model/encoder=dcgan).
+    encoder_start: bool = False
     steps: int = ranged(8, ge=2)
     labels: Optional[list[int]] = None
     label: Optional[int] = ranged(None, NON_NEGATIVE)

@@ -21,7 +21,7 @@ from genlab.errors import ConfigError, report_config_errors
 from genlab.images import from_uint8, save_grid, to_hwc_uint8
 from genlab.models.base import GenerativeModule
 from genlab.tasks import family_entry
-from genlab.tasks.complete import COMPLETERS
+from genlab.tasks.complete import COMPLETERS, gan_complete
 from genlab.tasks.conditional import default_labels, num_classes, requested_labels, sample_labelled
 from genlab.tasks.folder import write_folder
 from genlab.tasks.inputs import task_images
@@ -105,13 +105,16 @@ def complete_images(
     grid.png: rows of (masked input, completion, original).
     """
     complete = family_entry(model, COMPLETERS, "task=complete")
+    options = {"encoder_start": True} if cfg.encoder_start else {}
+    if cfg.encoder_start and (complete is not gan_complete or getattr(model, "encoder", None) is None):
+        raise ConfigError("encoder_start=true: only a GAN trained with an encoder (model/encoder=dcgan) can start completion from it")
     x, saved_labels = task_images(cfg, model, ckpt, allowed)
     labels = given_or_known_labels(cfg, model, saved_labels, len(x))  # what a conditional model completes with
     saved_labels = labels if labels is not None else saved_labels
     known = make_mask(cfg.mask, tuple(x.shape), cfg.mask_fraction, generator)
     filled = torch.cat(
         [
-            complete(model, xs, ks, generator, iterations=cfg.iterations, labels=None if labels is None else labels[i : i + len(xs)]).cpu()
+            complete(model, xs, ks, generator, iterations=cfg.iterations, labels=None if labels is None else labels[i : i + len(xs)], **options).cpu()
             for i, xs, ks in zip(range(0, len(x), cfg.batch_size), x.split(cfg.batch_size), known.split(cfg.batch_size))
         ]
     )

@@ -135,3 +135,15 @@ def test_reconstruct_with_zero_iterations_is_the_encoder_alone_and_refinement_lo
     alone = ((gan_reconstruct(model, x, None)["images"] - x) ** 2).mean()
     refined = ((gan_reconstruct(model, x, None, torch.Generator().manual_seed(0), iterations=20)["images"] - x) ** 2).mean()
     assert refined < alone
+
+
+def test_completion_starts_from_the_encoder_only_when_asked_and_only_for_a_gan_with_one(compose_cfg, tmp_path, one_thread):
+    with_encoder = save(build(compose_cfg, *GAN_E), tmp_path / "e.ckpt")
+    extra = ["task=complete", "num_samples=3", "iterations=2", "encoder_start=true"]
+    run(compose_cfg, with_encoder, tmp_path / "out", *extra)
+    with np.load(tmp_path / "out" / "samples.npz") as saved:
+        masks = saved["masks"].astype(bool)
+        np.testing.assert_array_equal(saved["images"][masks], saved["inputs"][masks])
+    without = save(build(compose_cfg, "model=gan", *SMALL), tmp_path / "g.ckpt")
+    with pytest.raises(ConfigError, match=r"^encoder_start=true: only a GAN trained with an encoder \(model/encoder=dcgan\)"):
+        run(compose_cfg, without, tmp_path / "out2", *extra)

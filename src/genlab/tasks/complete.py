@@ -35,9 +35,9 @@ def latent_search(
     `restarts` latent draws per image (a conditional GAN without labels tries every class at least
     once), each refined by `iterations` Adam steps on the squared error over known pixels.
     Uses the EMA generator (what `GAN.sample` draws from), in eval mode, with its weights frozen.
-    A GAN trained with an encoder (`model/encoder=dcgan`) starts the first restart (for a conditional
-    GAN: the first one of every class) from E(x with the unknown pixels at 0) instead of a random
-    draw, unless `use_encoder` is false (the baseline it is measured against).
+    With `use_encoder`, a GAN trained with an encoder (`model/encoder=dcgan`) starts the first restart
+    (for a conditional GAN: the first one of every class) from E(x with the unknown pixels at 0)
+    instead of a random draw.
     """
     net = model.generator_ema.module if model.generator_ema is not None else model.generator
     k = int(model.num_classes) if labels is None else 0
@@ -72,11 +72,21 @@ def latent_search(
 
 
 def gan_complete(
-    model: Any, x: Tensor, known: Tensor, generator: torch.Generator, iterations: int = 100, restarts: int = 8, labels: Tensor | None = None
+    model: Any,
+    x: Tensor,
+    known: Tensor,
+    generator: torch.Generator,
+    iterations: int = 100,
+    restarts: int = 8,
+    labels: Tensor | None = None,
+    encoder_start: bool = False,
 ) -> Tensor:
     """The missing pixels from the GAN sample closest to the visible ones (`latent_search`); a
-    conditional GAN given each image's `labels` searches that class only, else every class."""
-    fits, _, _ = latent_search(model, x, known, generator, iterations, restarts, labels=labels if model.num_classes else None)
+    conditional GAN given each image's `labels` searches that class only, else every class.
+    `encoder_start`: the first restart starts from the encoder's code (off by default: measured on
+    digits, it lowered how often completions keep the digit's class; benchmarks/README.md)."""
+    labels = labels if model.num_classes else None
+    fits, _, _ = latent_search(model, x, known, generator, iterations, restarts, labels=labels, use_encoder=encoder_start)
     return torch.where(known.to(fits.device).bool(), x.to(fits.device), fits)
 
 
