@@ -3,9 +3,9 @@
 Each yaml in conf/ that builds one of these classes starts with `defaults: [/schema/<group>/<name>@_here_]`,
 so Hydra checks names and types at start-up: `model.lrr=1` and `trainer.max_epochs=abc` fail
 before anything is built, naming the key. Nested net/optimizer configs stay free-form (`Any`) but
-still reject unknown keys, because Hydra puts the whole config in struct mode. Model schemas are not
-written here: they are generated from the model constructors' signatures (genlab.schemas), so a
-model's defaults and ranges are written once, in its `__init__`; ranges: genlab.ranges.
+still reject unknown keys, because Hydra puts the whole config in struct mode. Model and dataset
+schemas are not written here: they are generated from the constructors' signatures (genlab.schemas),
+so a model's or DataModule's defaults and ranges are written once, in its `__init__`; ranges: genlab.ranges.
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from genlab.data.base import Binarize
-from genlab.data.disk import Crop
-from genlab.data.folder import FolderLabels
-from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, SEED, Range, check_ranges, ranged
-from genlab.schemas import model_schemas
+from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, SEED, Range, check_ranges, ranged
+from genlab.schemas import dataset_schemas, model_schemas
 
 __all__ = ["Range", "check_ranges", "config_dir", "ranged", "register_configs"]
 
@@ -30,120 +27,6 @@ def config_dir() -> Path:
     """The Hydra config tree: inside the installed package, or conf/ at the top of a source checkout."""
     packaged = Path(__file__).parent / "conf"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
-
-
-# -- datasets ---------------------------------------------------------------------------------------
-@dataclass
-class ImageDatasetConfig:
-    _target_: str = MISSING
-    image_size: int = ranged(16, AT_LEAST_1)
-    channels: int = ranged(1, CHANNELS)
-    batch_size: int = ranged(64, AT_LEAST_1)
-    num_workers: int = ranged(0, NON_NEGATIVE)
-    binarize: Binarize = Binarize.none
-    seed: int = ranged(0, SEED)
-    device_resident: bool = False
-    # Train on the first fraction of the training split only (evaluation splits unchanged).
-    train_fraction: float = ranged(1.0, gt=0, le=1)
-
-
-@dataclass
-class MNISTConfig(ImageDatasetConfig):
-    _target_: str = "genlab.data.MNISTDataModule"
-    data_dir: str = MISSING
-    train_split: str = "train"
-    val_size: int = ranged(2000, AT_LEAST_1)
-    image_size: int = ranged(28, AT_LEAST_1)
-
-
-@dataclass
-class PreparedDatasetConfig(ImageDatasetConfig):
-    """Disk-backed data decoded once into a memory-mapped cache under cache_dir (genlab.data.prepared)."""
-
-    data_dir: str = MISSING
-    cache_dir: Optional[str] = None
-    image_size: int = ranged(64, AT_LEAST_1)
-    channels: int = ranged(3, CHANNELS)
-    load_size: Optional[int] = ranged(None, AT_LEAST_1)
-    crop: Crop = Crop.center
-    flip: bool = False
-    skip_bad_files: bool = False
-
-
-@dataclass
-class ImageFolderConfig(PreparedDatasetConfig):
-    _target_: str = "genlab.data.ImageFolderDataModule"
-    labels: FolderLabels = FolderLabels.auto
-    val_fraction: float = ranged(0.1, gt=0, lt=1)
-
-
-@dataclass
-class CIFAR10Config(PreparedDatasetConfig):
-    _target_: str = "genlab.data.CIFAR10DataModule"
-    image_size: int = ranged(32, AT_LEAST_1)
-
-
-@dataclass
-class CIFAR100Config(CIFAR10Config):
-    _target_: str = "genlab.data.CIFAR100DataModule"
-    coarse_labels: bool = False
-
-
-@dataclass
-class CelebAConfig(PreparedDatasetConfig):
-    _target_: str = "genlab.data.CelebADataModule"
-    attribute: Optional[str] = None
-    face_crop: Optional[int] = ranged(108, AT_LEAST_1)
-
-
-@dataclass
-class StreamingConfig:
-    """litdata shards streamed from a folder or an object store (genlab.data.stream)."""
-
-    _target_: str = "genlab.data.stream.StreamingImageDataModule"
-    data_dir: str = MISSING
-    source_dir: Optional[str] = None
-    cache_dir: Optional[str] = None
-    labels: FolderLabels = FolderLabels.auto
-    val_fraction: float = ranged(0.1, gt=0, lt=1)
-    image_size: int = ranged(32, AT_LEAST_1)
-    channels: int = ranged(3, CHANNELS)
-    batch_size: int = ranged(64, AT_LEAST_1)
-    num_workers: int = ranged(0, NON_NEGATIVE)
-    seed: int = ranged(0, SEED)
-    binarize: Binarize = Binarize.none
-
-
-@dataclass
-class UnpairedDatasetConfig:
-    """Two-domain data (CycleGAN); batches are (images_A, images_B)."""
-
-    _target_: str = MISSING
-    crop_size: int = ranged(256, AT_LEAST_1)
-    channels: int = ranged(3, CHANNELS)
-    flip: bool = True
-    batch_size: int = ranged(1, AT_LEAST_1)
-    num_workers: int = ranged(0, NON_NEGATIVE)
-    seed: int = ranged(0, SEED)
-
-
-@dataclass
-class UnpairedFolderConfig(UnpairedDatasetConfig):
-    _target_: str = "genlab.data.UnpairedFolderDataModule"
-    data_dir: str = MISSING
-    load_size: int = ranged(286, AT_LEAST_1)
-
-
-@dataclass
-class TexturesConfig(UnpairedDatasetConfig):
-    _target_: str = "genlab.data.TexturesDataModule"
-    crop_size: int = ranged(32, AT_LEAST_1)
-    scale: float = ranged(0.5, gt=0, le=1)
-    train_crops: int = ranged(1024, AT_LEAST_1)
-    test_crops: int = ranged(64, AT_LEAST_1)
-    test_fraction: float = ranged(0.25, gt=0, lt=1)
-    channels: int = ranged(1, CHANNELS)
-    batch_size: int = ranged(8, AT_LEAST_1)
 
 
 # -- trainer ----------------------------------------------------------------------------------------
@@ -280,18 +163,10 @@ class FeaturesRunConfig:
 
 def register_configs() -> None:
     cs = ConfigStore.instance()
-    for name, schema in model_schemas(config_dir() / "model").items():
-        globals()[schema.__name__] = schema  # genlab.configs.GANConfig etc., as pickle and tests find them
-        cs.store(group="schema/model", name=name, node=schema)
-    cs.store(group="schema/dataset", name="image", node=ImageDatasetConfig)
-    cs.store(group="schema/dataset", name="mnist", node=MNISTConfig)
-    cs.store(group="schema/dataset", name="image_folder", node=ImageFolderConfig)
-    cs.store(group="schema/dataset", name="cifar10", node=CIFAR10Config)
-    cs.store(group="schema/dataset", name="cifar100", node=CIFAR100Config)
-    cs.store(group="schema/dataset", name="celeba", node=CelebAConfig)
-    cs.store(group="schema/dataset", name="streaming", node=StreamingConfig)
-    cs.store(group="schema/dataset", name="unpaired_folder", node=UnpairedFolderConfig)
-    cs.store(group="schema/dataset", name="textures", node=TexturesConfig)
+    for group, schemas in (("model", model_schemas(config_dir() / "model")), ("dataset", dataset_schemas(config_dir() / "dataset"))):
+        for name, schema in schemas.items():
+            globals()[schema.__name__] = schema  # genlab.configs.GANConfig, MNISTDataModuleConfig etc., as pickle and tests find them
+            cs.store(group=f"schema/{group}", name=name, node=schema)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema", name="train", node=TrainRunConfig)
     cs.store(group="schema", name="sample", node=SampleRunConfig)

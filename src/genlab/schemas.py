@@ -1,10 +1,13 @@
-"""Model schemas generated from the constructors' signatures, so each default is written once.
+"""Model and dataset schemas generated from the constructors' signatures, so each default is written once.
 
-A model yaml that asks for its schema (`defaults: [/schema/model/<its name>@_here_]`) gets one built
-from its `_target_`'s `__init__`: every named parameter becomes a key with the constructor's default
-(MISSING where it has none), its type where OmegaConf can check it (int, float, bool, str, an enum,
-Optional of one; anything else is `Any`), and its range from `Annotated[float, POSITIVE]`. The yaml
-then holds only `_target_`, the composition and what differs from the constructor.
+A model or dataset yaml that asks for its schema (`defaults: [/schema/model/<its name>@_here_]`, or
+`/schema/dataset/...`) gets one built from its `_target_`'s `__init__`: every named parameter becomes
+a key with the constructor's default (MISSING where it has none), its type where OmegaConf can check
+it (int, float, bool, str, an enum, `Enum | str` of a str enum, Optional of one; anything else is
+`Any`), and its range from `Annotated[float, POSITIVE]`. The yaml then holds only `_target_`, the
+composition and what differs from the constructor. A DataModule passes most arguments up through
+`**kwargs`, so a dataset schema also takes the parameters of each base class an `__init__` with
+`**kwargs` leads to (the first definition along the MRO wins: a subclass's default overrides).
 """
 
 from __future__ import annotations
@@ -25,6 +28,22 @@ from genlab.errors import ConfigError
 from genlab.ranges import Range
 
 CHECKABLE = (int, float, bool, str)
+
+
+def _parameters(cls: type, inherited: bool) -> list[tuple[type, inspect.Parameter]]:
+    """(class whose `__init__` defines it, parameter) for each named constructor parameter of `cls`;
+    with `inherited`, also those of the base classes its `**kwargs` reaches, first definition first."""
+    found: dict[str, tuple[type, inspect.Parameter]] = {}
+    for owner in cls.__mro__:
+        if "__init__" not in vars(owner) or owner is object:
+            continue
+        params = list(inspect.signature(owner.__init__).parameters.values())[1:]
+        for param in params:
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                found.setdefault(param.name, (owner, param))
+        if not (inherited and any(param.kind is param.VAR_KEYWORD for param in params)):
+            break
+    return list(found.values())
 
 
 def _annotation(cls: type, param: inspect.Parameter) -> Any:
@@ -48,19 +67,21 @@ def _config_type(annotation: Any) -> tuple[Any, Range | None]:
         bounds = next((e for e in extras if isinstance(e, Range)), None)
     args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
     real = [a for a in args if a is not type(None)]
+    enums = [a for a in real if isinstance(a, type) and issubclass(a, enum.Enum) and issubclass(a, str)]
+    if len(enums) == 1 and set(real) == {enums[0], str}:  # `Binarize | str`: the str spells a member
+        real = enums
     if len(real) != 1 or not (real[0] in CHECKABLE or (isinstance(real[0], type) and issubclass(real[0], enum.Enum))):
         return Any, bounds
-    return (Optional[real[0]] if len(real) < len(args) else real[0]), bounds  # noqa: UP045 - OmegaConf reads typing.Optional
+    return (Optional[real[0]] if type(None) in args else real[0]), bounds  # noqa: UP045 - OmegaConf reads typing.Optional
 
 
-def schema_from_signature(target: str) -> type:
-    """A dataclass named `<Class>Config` whose fields are `target`'s constructor parameters."""
+def schema_from_signature(target: str, inherited: bool = False) -> type:
+    """A dataclass named `<Class>Config` whose fields are `target`'s constructor parameters
+    (with `inherited`, also those its `**kwargs` passes to the base classes' constructors)."""
     cls = get_class(target)
     fields: list[tuple[str, Any, Any]] = [("_target_", str, dataclasses.field(default=target))]
-    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        kind, bounds = _config_type(_annotation(cls, param))
+    for owner, param in _parameters(cls, inherited):
+        kind, bounds = _config_type(_annotation(owner, param))
         default = MISSING if param.default is param.empty else param.default
         if isinstance(default, (list, dict)):
             default = dataclasses.field(default_factory=lambda d=default: type(d)(d))
@@ -72,13 +93,23 @@ def schema_from_signature(target: str) -> type:
     return schema
 
 
-def model_schemas(model_dir: Path) -> dict[str, type]:
-    """{name: schema} for each `<model_dir>/<name>.yaml` whose defaults list asks for `/schema/model/<name>@_here_`."""
-    schemas = {}
-    for path in sorted(model_dir.glob("*.yaml")):
+def requested_schemas(group_dir: Path, inherited: bool = False) -> dict[str, type]:
+    """{name: schema} for each `<group_dir>/<name>.yaml` whose defaults list asks for `/schema/<group>/<name>@_here_`."""
+    schemas, group = {}, group_dir.name
+    for path in sorted(group_dir.glob("*.yaml")):
         cfg = OmegaConf.load(path)
-        if f"/schema/model/{path.stem}@_here_" in list(cfg.get("defaults", [])):
+        if f"/schema/{group}/{path.stem}@_here_" in list(cfg.get("defaults", [])):
             if "_target_" not in cfg:
-                raise ConfigError(f"{path}: a model yaml that asks for its schema names its class in _target_")
-            schemas[path.stem] = schema_from_signature(cfg["_target_"])
+                raise ConfigError(f"{path}: a {group} yaml that asks for its schema names its class in _target_")
+            schemas[path.stem] = schema_from_signature(cfg["_target_"], inherited)
     return schemas
+
+
+def model_schemas(model_dir: Path) -> dict[str, type]:
+    """{name: schema} of the model yamls that ask for one (the constructor's own parameters)."""
+    return requested_schemas(model_dir)
+
+
+def dataset_schemas(dataset_dir: Path) -> dict[str, type]:
+    """{name: schema} of the dataset yamls that ask for one (the DataModule's `**kwargs` chain)."""
+    return requested_schemas(dataset_dir, inherited=True)

@@ -6,6 +6,7 @@ import enum
 import os
 from abc import abstractmethod
 from collections.abc import Sized
+from typing import Annotated
 
 import pytorch_lightning as pl
 import torch
@@ -21,6 +22,7 @@ from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 from genlab.data.device import DeviceBatches, ShardedBatchSampler
 from genlab.errors import ConfigError
 from genlab.images import from_uint8
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, SEED, Range
 
 Split = tuple[Tensor, Tensor]  # uint8 images N x C x H x W, int64 labels N
 
@@ -118,14 +120,14 @@ class InMemoryImageDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        image_size: int,
-        channels: int,
-        batch_size: int = 64,
-        num_workers: int = 0,
+        image_size: Annotated[int, AT_LEAST_1],
+        channels: Annotated[int, CHANNELS],
+        batch_size: Annotated[int, AT_LEAST_1] = 64,
+        num_workers: Annotated[int, NON_NEGATIVE] = 0,
         binarize: Binarize | str = Binarize.none,
-        seed: int = 0,
+        seed: Annotated[int, SEED] = 0,
         device_resident: bool = False,
-        train_fraction: float = 1.0,
+        train_fraction: Annotated[float, Range(gt=0, le=1)] = 1.0,
     ) -> None:
         super().__init__()
         if not 0 < train_fraction <= 1:

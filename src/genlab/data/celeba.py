@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from genlab.data.disk import PreparedImageDataModule
 from genlab.data.folder import read_image
 from genlab.data.prepared import SplitPlan, fingerprint
 from genlab.errors import ConfigError
+from genlab.ranges import AT_LEAST_1, CHANNELS
 
 CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 PARTITIONS = {"train": 0, "val": 1, "test": 2}
@@ -69,9 +70,9 @@ class CelebADataModule(PreparedImageDataModule):
         self,
         data_dir: str,
         attribute: str | None = None,
-        face_crop: int | None = 108,
-        image_size: int = 64,
-        channels: int = 3,
+        face_crop: Annotated[int | None, AT_LEAST_1] = 108,
+        image_size: Annotated[int, AT_LEAST_1] = 64,
+        channels: Annotated[int, CHANNELS] = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)

@@ -15,7 +15,7 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from PIL import Image
@@ -23,6 +23,7 @@ from PIL import Image
 from genlab.data.disk import PreparedImageDataModule
 from genlab.data.prepared import SplitPlan, fingerprint
 from genlab.errors import ConfigError
+from genlab.ranges import AT_LEAST_1, CHANNELS
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -55,24 +56,23 @@ def unpickle(data: bytes, name: str) -> dict[bytes, Any]:
 
 
 class CIFARDataModule(PreparedImageDataModule):
-    """CIFAR-10 (`variant=10`) or CIFAR-100 (`variant=100`, fine labels; `coarse_labels`: the 20 superclasses)."""
+    """CIFAR-10 (`variant=10`) or CIFAR-100 (`variant=100`, fine labels). The variant is a class attribute,
+    not an argument, so a subclass's generated schema (genlab.schemas) has no key it may not change."""
 
     LAYOUT = {
         10: ("cifar-10-python.tar.gz", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
         100: ("cifar-100-python.tar.gz", "cifar-100-python", ["train"], ["test"], b"fine_labels"),
     }
     split_aliases = {"val": "test"}
+    variant = 10
 
-    def __init__(self, data_dir: str, variant: int = 10, coarse_labels: bool = False, image_size: int = 32, channels: int = 3, **kwargs: Any) -> None:
+    def __init__(self, data_dir: str, image_size: Annotated[int, AT_LEAST_1] = 32, channels: Annotated[int, CHANNELS] = 3, **kwargs: Any) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)
-        if variant not in self.LAYOUT:
-            raise ConfigError(f"dataset.variant={variant}: expected 10 or 100")
         if channels not in (1, 3):
             raise ConfigError(f"dataset.channels={channels}: CIFAR is read as 3 (RGB) or 1 (grayscale) channels")
-        archive, folder, self.train_files, self.test_files, key = self.LAYOUT[variant]
-        self.variant, self.label_key = variant, (b"coarse_labels" if coarse_labels and variant == 100 else key)
-        self.num_classes = {b"labels": 10, b"fine_labels": 100, b"coarse_labels": 20}[self.label_key]
-        self.cache_name = f"cifar{variant}"
+        archive, folder, self.train_files, self.test_files, self.label_key = self.LAYOUT[self.variant]
+        self.num_classes = {b"labels": 10, b"fine_labels": 100}[self.label_key]
+        self.cache_name = f"cifar{self.variant}"
         self.source = self._locate(Path(data_dir).expanduser().resolve(), archive, folder)
 
     def _locate(self, path: Path, archive: str, folder: str) -> Path:
@@ -138,12 +138,15 @@ class CIFARDataModule(PreparedImageDataModule):
 class CIFAR10DataModule(CIFARDataModule):
     """CIFAR-10: 50,000 training and 10,000 test images, 32 px RGB, 10 classes."""
 
-    def __init__(self, data_dir: str, **kwargs: Any) -> None:
-        super().__init__(data_dir, variant=10, **kwargs)
+    variant = 10
 
 
 class CIFAR100DataModule(CIFARDataModule):
     """CIFAR-100: as CIFAR-10 with 100 fine classes (`coarse_labels=true`: the 20 superclasses)."""
 
+    variant = 100
+
     def __init__(self, data_dir: str, coarse_labels: bool = False, **kwargs: Any) -> None:
-        super().__init__(data_dir, variant=100, coarse_labels=coarse_labels, **kwargs)
+        super().__init__(data_dir, **kwargs)
+        if coarse_labels:
+            self.label_key, self.num_classes = b"coarse_labels", 20

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
 from genlab.data.base import InMemoryImageDataModule, Split
+from genlab.ranges import AT_LEAST_1, CHANNELS
 
 
 class DigitsDataModule(InMemoryImageDataModule):
@@ -14,7 +17,7 @@ class DigitsDataModule(InMemoryImageDataModule):
 
     num_classes = 10
 
-    def __init__(self, image_size: int = 16, channels: int = 1, **kwargs) -> None:
+    def __init__(self, image_size: Annotated[int, AT_LEAST_1] = 16, channels: Annotated[int, CHANNELS] = 1, **kwargs) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)
 
     def load_splits(self) -> dict[str, Split]:

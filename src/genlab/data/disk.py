@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
@@ -18,6 +18,7 @@ from genlab.data.base import Binarize, ImageTensorDataset, InMemoryImageDataModu
 from genlab.data.prepared import SplitPlan, entry_dir, load, prepare
 from genlab.errors import ConfigError
 from genlab.images import from_uint8
+from genlab.ranges import AT_LEAST_1, CHANNELS
 
 
 class Crop(str, enum.Enum):
@@ -100,10 +101,10 @@ class PreparedImageDataModule(InMemoryImageDataModule):
 
     def __init__(
         self,
-        image_size: int,
-        channels: int,
+        image_size: Annotated[int, AT_LEAST_1],
+        channels: Annotated[int, CHANNELS],
         cache_dir: str | None = None,
-        load_size: int | None = None,
+        load_size: Annotated[int | None, AT_LEAST_1] = None,
         crop: Crop | str = Crop.center,
         flip: bool = False,
         skip_bad_files: bool = False,

@@ -15,7 +15,7 @@ import logging
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from genlab.data.disk import PreparedImageDataModule
 from genlab.data.prepared import BadImage, SplitPlan, fingerprint
 from genlab.errors import ConfigError
+from genlab.ranges import AT_LEAST_1, CHANNELS, Range
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class ImageFolderDataModule(PreparedImageDataModule):
         self,
         data_dir: str,
         labels: FolderLabels | str = FolderLabels.auto,
-        val_fraction: float = 0.1,
-        image_size: int = 64,
-        channels: int = 3,
+        val_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.1,
+        image_size: Annotated[int, AT_LEAST_1] = 64,
+        channels: Annotated[int, CHANNELS] = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)

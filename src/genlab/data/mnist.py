@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 
 from genlab.data.base import InMemoryImageDataModule, Split
 from genlab.errors import ConfigError
+from genlab.ranges import AT_LEAST_1, CHANNELS
 
 IDX_DTYPE = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.int16, 0x0C: np.int32, 0x0D: np.float32, 0x0E: np.float64}
 MNIST_URL = "https://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)"
@@ -56,9 +58,9 @@ class MNISTDataModule(InMemoryImageDataModule):
         self,
         data_dir: str,
         train_split: str = "train",
-        val_size: int = 2000,
-        image_size: int = 28,
-        channels: int = 1,
+        val_size: Annotated[int, AT_LEAST_1] = 2000,
+        image_size: Annotated[int, AT_LEAST_1] = 28,
+        channels: Annotated[int, CHANNELS] = 1,
         **kwargs,
     ) -> None:
         super().__init__(image_size=image_size, channels=channels, **kwargs)

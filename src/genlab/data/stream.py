@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -29,10 +29,11 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from tqdm.auto import tqdm
 
 from genlab.data.base import Binarize, ImageTensorDataset, run_seed
-from genlab.data.folder import ImageFolderDataModule, read_image
+from genlab.data.folder import FolderLabels, ImageFolderDataModule, read_image
 from genlab.data.prepared import BadImage
 from genlab.errors import ConfigError
 from genlab.images import from_uint8
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, SEED, Range
 
 #: Training images the classifier feature extractor learns from (the stream's first ones, in memory).
 CLASSIFIER_TRAIN_IMAGES = 10_000
@@ -99,14 +100,14 @@ class StreamingImageDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str,
-        image_size: int = 64,
-        channels: int = 3,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
+        image_size: Annotated[int, AT_LEAST_1] = 64,
+        channels: Annotated[int, CHANNELS] = 3,
+        batch_size: Annotated[int, AT_LEAST_1] = 64,
+        num_workers: Annotated[int, NON_NEGATIVE] = 0,
+        seed: Annotated[int, SEED] = 0,
         source_dir: str | None = None,
-        labels: str = "auto",
-        val_fraction: float = 0.1,
+        labels: FolderLabels | str = FolderLabels.auto,
+        val_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.1,
         cache_dir: str | None = None,
         binarize: Binarize | str = Binarize.none,
     ) -> None:

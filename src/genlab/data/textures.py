@@ -8,6 +8,8 @@ scikit-image wheel.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -15,6 +17,7 @@ from torch import Tensor
 from genlab.data.base import resize_uint8
 from genlab.data.unpaired import TensorSource, UnpairedDataModule
 from genlab.errors import ConfigError
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, SEED, Range
 
 
 def texture_photos() -> dict[str, Tensor]:
@@ -45,16 +48,16 @@ class TexturesDataModule(UnpairedDataModule):
 
     def __init__(
         self,
-        crop_size: int = 32,
-        scale: float = 0.5,
-        train_crops: int = 1024,
-        test_crops: int = 64,
-        test_fraction: float = 0.25,
-        channels: int = 1,
+        crop_size: Annotated[int, AT_LEAST_1] = 32,
+        scale: Annotated[float, Range(gt=0, le=1)] = 0.5,
+        train_crops: Annotated[int, AT_LEAST_1] = 1024,
+        test_crops: Annotated[int, AT_LEAST_1] = 64,
+        test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.25,
+        channels: Annotated[int, CHANNELS] = 1,
         flip: bool = True,
-        batch_size: int = 8,
-        num_workers: int = 0,
-        seed: int = 0,
+        batch_size: Annotated[int, AT_LEAST_1] = 8,
+        num_workers: Annotated[int, NON_NEGATIVE] = 0,
+        seed: Annotated[int, SEED] = 0,
     ) -> None:
         super().__init__(crop_size=crop_size, channels=channels, flip=flip, batch_size=batch_size, num_workers=num_workers, seed=seed)
         if channels not in (1, 3):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import numpy as np
 import pytorch_lightning as pl
@@ -23,6 +23,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader as DataLoader  # da
 from genlab.data.base import ImageTensorDataset, epoch_sampler, loader_generator, run_seed
 from genlab.errors import ConfigError
 from genlab.images import from_uint8, to_uint8
+from genlab.ranges import AT_LEAST_1, CHANNELS, NON_NEGATIVE, SEED
 
 DOMAINS = ("A", "B")
 SPLITS = ("train", "test")
@@ -247,13 +248,13 @@ class UnpairedFolderDataModule(UnpairedDataModule):
     def __init__(
         self,
         data_dir: str,
-        load_size: int = 286,
-        crop_size: int = 256,
-        channels: int = 3,
+        load_size: Annotated[int, AT_LEAST_1] = 286,
+        crop_size: Annotated[int, AT_LEAST_1] = 256,
+        channels: Annotated[int, CHANNELS] = 3,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        seed: int = 0,
+        batch_size: Annotated[int, AT_LEAST_1] = 1,
+        num_workers: Annotated[int, NON_NEGATIVE] = 0,
+        seed: Annotated[int, SEED] = 0,
     ) -> None:
         super().__init__(crop_size=crop_size, channels=channels, flip=flip, batch_size=batch_size, num_workers=num_workers, seed=seed)
         if crop_size > load_size:
