@@ -99,6 +99,8 @@ def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_
         result["cas"] = classification_accuracy_score(model, datamodule)
         sample_cli(ckpt, out / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]")
     if isinstance(model, GAN) and model.encoder is not None:  # (a VAE's encoder is another thing)
+        options_e = {**options, "encoder_start": True}
+        result["completion_bottom_half_encoder_start"] = completion_accuracy(model, extractor, x, labels.long(), mean_image, **options_e)
         result["latent_recovery"] = latent_recovery(model, 1000)
         result["reconstruction"] = reconstruction_error(model, x, num_samples=10_000, iterations=100)
         sample_cli(ckpt, out / "reconstruct", "task=reconstruct", "num_samples=32", "iterations=0")

