@@ -137,6 +137,7 @@ def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> fl
         f"dataset.batch_size={dm.batch_size}",
         f"paths.output_dir={tempfile.mkdtemp(dir=tmp)}",
         "~callbacks.sample_metrics",
+        *(["~recipe"] if (config_dir() / "recipe").is_dir() else []),  # the bare GAN, not the digits quality recipe
         f"trainer.max_steps={2 * steps}",
         "trainer.max_epochs=-1",
         "trainer.accelerator=cpu",
