@@ -17,8 +17,10 @@ from genlab.strategies import NetDDP, SeparateDDPStrategy, enable_unused_paramet
 from genlab.train import build_model
 
 SYNC = ["+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck"]
-# Short, quiet runs: no metrics, grids or monitor.
+# Short, quiet runs of the plain GAN (no dataset recipe: DiffAugment draws differ per rank by design):
+# no metrics, grids or monitor.
 BARE = [
+    "~recipe",
     "debug=limit",
     "trainer.max_epochs=1",
     "logger=[]",

@@ -59,6 +59,7 @@ def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training(tmp_path):
     assert all(later - earlier > 0.1 for (_, earlier), (_, later) in zip(timed, timed[1:])), saves
 
 
+@pytest.mark.slow
 def test_time_based_saves_fall_on_the_same_batch_on_every_ddp_rank(cli, tmp_path):
     """A save is collective (RNG states are gathered): ranks that disagreed would hang, not fail."""
     log = tmp_path / "saves.txt"
