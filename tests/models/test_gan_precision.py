@@ -12,10 +12,11 @@ import torch
 from pytorch_lightning.plugins.precision import MixedPrecision
 
 from genlab.data import DigitsDataModule
+from genlab.errors import ConfigError
 from genlab.losses import gradient_penalty
 from genlab.models.gan import GAN
 from genlab.nets.dcgan import Discriminator, Generator
-from genlab.train import train
+from genlab.train import build_model, train
 
 QUIET = ["debug=limit", "trainer.max_epochs=1", "logger=[]", "callbacks.sample_metrics=null", "callbacks.sample_grid=null", "model.monitor=null"]
 
@@ -75,7 +76,7 @@ def test_bf16_mixed_from_the_config_trains_wgan_gp(compose_cfg):
 
 
 def test_compile_compiles_the_networks_in_place_and_keeps_checkpoint_keys(compose_cfg, eager_compile: list[str]):
-    cfg = compose_cfg("model.compile=true", "trainer.limit_train_batches=2", *QUIET)
+    cfg = compose_cfg("~recipe", "model.compile=true", "trainer.limit_train_batches=2", *QUIET)
     train(cfg)
     assert eager_compile == ["Generator", "Discriminator"]  # the networks, not the LightningModule
     keys = list(torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"])
@@ -108,9 +109,15 @@ def test_channels_last_stores_nhwc_weights_and_trains_the_same_model():
         torch.testing.assert_close(value, nchw.state_dict()[key], rtol=1e-3, atol=1e-4, msg=key)
 
 
+def test_compile_with_gradient_penalties_is_refused_before_training(compose_cfg):
+    for overrides in (["model.compile=true"], ["~recipe", "model=wgan_gp", "model.compile=true"]):  # the recipe's R1; WGAN-GP
+        with pytest.raises(ConfigError, match=r"model.compile=true cannot train gradient penalties"):
+            build_model(compose_cfg(*overrides, *QUIET))
+
+
 @pytest.mark.slow
 def test_compile_with_the_default_backend_trains(compose_cfg):
-    cfg = compose_cfg("model.compile=true", "trainer.limit_train_batches=2", *QUIET)
+    cfg = compose_cfg("~recipe", "model.compile=true", "trainer.limit_train_batches=2", *QUIET)
     train(cfg)
     keys = torch.load(f"{cfg.paths.output_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert not any("_orig_mod" in key for key in keys)

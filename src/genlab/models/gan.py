@@ -78,6 +78,15 @@ class GAN(GenerativeModule):
         self.loss = ADVERSARIAL_LOSSES[self.loss_name]
         self.n_critic = n_critic
         self.r1_gamma, self.r2_gamma, self.reg_every = r1_gamma, r2_gamma, reg_every
+        if compile and (r1_gamma or r2_gamma or self.loss.gradient_penalty):
+            from genlab.errors import ConfigError
+
+            # torch.compile's autograd (AOT) cannot differentiate a gradient again; found mid-training otherwise.
+            raise ConfigError(
+                "model.compile=true cannot train gradient penalties (model.r1_gamma, model.r2_gamma, model.loss=wgan_gp): "
+                "torch.compile does not support the double backward they need; set model.compile=false or turn the "
+                "penalties off (the digits recipe has r1_gamma=0.1: add ~recipe for the plain GAN)"
+            )
         self.augment = DiffAugment(diffaugment)
         self.generator_ema = EMA(generator, ema_decay) if ema_decay > 0 else None
         self.num_classes = getattr(generator, "num_classes", 0)
