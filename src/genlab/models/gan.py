@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.augment import DiffAugment
+from genlab.errors import ConfigError
 from genlab.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
 from genlab.models.gan_encoder import encoder_step
@@ -79,8 +80,6 @@ class GAN(GenerativeModule):
         self.n_critic = n_critic
         self.r1_gamma, self.r2_gamma, self.reg_every = r1_gamma, r2_gamma, reg_every
         if compile and (r1_gamma or r2_gamma or self.loss.gradient_penalty):
-            from genlab.errors import ConfigError
-
             # torch.compile's autograd (AOT) cannot differentiate a gradient again; found mid-training otherwise.
             raise ConfigError(
                 "model.compile=true cannot train gradient penalties (model.r1_gamma, model.r2_gamma, model.loss=wgan_gp): "

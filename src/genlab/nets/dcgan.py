@@ -21,6 +21,19 @@ def dcgan_layout(image_size: int) -> tuple[int, int]:
     return start, int(n_up)
 
 
+def downsampling_trunk(channels: int, width: int, n_down: int, norm: Callable[[int], nn.Module] | None) -> tuple[list[nn.Module], int]:
+    """The DCGAN discriminator's trunk: `n_down` strided 4x4 convolutions with LeakyReLU, `norm` after
+    all but the first; returns the layers and the channels they end with (shared with the encoder)."""
+    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    ch = width
+    for _ in range(n_down - 1):
+        layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm is None)]
+        layers += [norm(ch * 2)] if norm is not None else []
+        layers += [nn.LeakyReLU(0.2, True)]
+        ch *= 2
+    return layers, ch
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """N(0, 0.02) convolutions and N(1, 0.02) norm scales, as in the DCGAN paper."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -102,13 +115,7 @@ class Discriminator(nn.Module):
         require_at_least(1, channels=channels, width=width)
         require_at_least(0, num_classes=num_classes)
         start, n_down = dcgan_layout(image_size)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        ch = width
-        for _ in range(n_down - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm is None)]
-            layers += [norm(ch * 2)] if norm is not None else []
-            layers += [nn.LeakyReLU(0.2, True)]
-            ch *= 2
+        layers, ch = downsampling_trunk(channels, width, n_down, norm)
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(ch, 1, start, 1, 0)
         self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None

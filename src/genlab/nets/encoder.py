@@ -7,7 +7,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from genlab.errors import require_at_least
-from genlab.nets.dcgan import dcgan_layout, init_dcgan_weights
+from genlab.nets.dcgan import dcgan_layout, downsampling_trunk, init_dcgan_weights
 
 
 class LatentEncoder(nn.Module):
@@ -30,13 +30,7 @@ class LatentEncoder(nn.Module):
         require_at_least(1, latent_dim=latent_dim, channels=channels, width=width)
         self.latent_dim = latent_dim
         start, n_down = dcgan_layout(image_size)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        ch = width
-        for _ in range(n_down - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm is None)]
-            layers += [norm(ch * 2)] if norm is not None else []
-            layers += [nn.LeakyReLU(0.2, True)]
-            ch *= 2
+        layers, ch = downsampling_trunk(channels, width, n_down, norm)
         layers += [nn.Conv2d(ch, latent_dim, start, 1, 0), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
