@@ -21,6 +21,9 @@ from tests.tasks.checkpoints import build, save
 SMALL = ["dataset=digits", "dataset.image_size=8", "model.generator.width=8", "model.discriminator.width=8"]
 GAN_E = ["model=gan", *SMALL, "model/encoder=dcgan", "model.encoder.width=8"]
 CGAN_E = ["model=cgan", *SMALL, "model/encoder=dcgan", "model.encoder.width=8"]
+# SNGAN's config has no encoder slot in its defaults list: the encoder is appended (`+`). ResNet nets
+# take 16 px at the smallest.
+SNGAN_E = ["model=sngan", *SMALL, "dataset.image_size=16", "+model/encoder=dcgan", "model.encoder.width=8"]
 BARE = ["~callbacks.sample_metrics", "~callbacks.sample_grid", "model.monitor=null", "trainer.enable_progress_bar=false"]
 BARE += ["trainer.enable_model_summary=false", "trainer.limit_val_batches=1"]
 QUIET = [*BARE, "logger=[]", "trainer.limit_train_batches=3"]
@@ -30,13 +33,14 @@ def run(compose_cfg, ckpt, out, *extra):
     return sample(compose_cfg(f"ckpt_path={ckpt}", f"out={out}", *extra, config_name="sample"))
 
 
-@pytest.mark.parametrize("family", [GAN_E, CGAN_E], ids=["gan", "cgan"])
+@pytest.mark.parametrize("family", [GAN_E, CGAN_E, SNGAN_E], ids=["gan", "cgan", "sngan"])
 def test_reconstruct_writes_input_reconstruction_pairs_and_their_latent_codes(compose_cfg, tmp_path, family, one_thread):
     model = build(compose_cfg, *family)
     ckpt = save(model, tmp_path / "m.ckpt")
     paths = run(compose_cfg, ckpt, tmp_path / "out", "task=reconstruct", "num_samples=10", "batch_size=4", "iterations=3")
     with np.load(paths["samples"]) as saved:
-        assert saved["images"].shape == saved["inputs"].shape == (10, 8, 8, 1)
+        size = 16 if family is SNGAN_E else 8
+        assert saved["images"].shape == saved["inputs"].shape == (10, size, size, 1)
         assert saved["latents"].shape == (10, model.generator.latent_dim)
         if model.num_classes:  # the test split's labels are used
             assert saved["labels"].shape == (10,)
