@@ -1,19 +1,20 @@
-"""Model and dataset schemas come from the constructors' signatures, so each default is written once."""
+"""Model, net and dataset schemas come from the constructors' signatures, so each default is written once."""
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Annotated
 
 import pytest
 from hydra.utils import get_class
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from genlab.configs import config_dir
 from genlab.data.base import Binarize
 from genlab.errors import ConfigError
 from genlab.ranges import AT_LEAST_1, POSITIVE, SEED, Range, check_ranges
-from genlab.schemas import dataset_schemas, model_schemas, schema_from_signature
+from genlab.schemas import dataset_schemas, model_schemas, net_schemas, schema_from_signature
 
 
 class Toy:
@@ -61,12 +62,89 @@ def model_target(name: str) -> str:
     return model_target(parent.removeprefix("/schema/model/").removesuffix("@_here_"))
 
 
+def node_targets(path: Path) -> dict[str, str]:
+    """{node: class} of the nested objects (nets, optimizers...) a model yaml builds, from their
+    `_target_`, the `/schema/net/<class>@<node>` it asks for, or the yaml it extends; `_here_`: the file itself."""
+    cfg, targets = OmegaConf.load(path), {}
+    for entry in cfg.get("defaults", []):
+        if isinstance(entry, str) and entry.startswith("/schema/net/"):
+            name, _, node = entry.removeprefix("/schema/net/").partition("@")
+            targets[node] = f"genlab.nets.{name}"
+        elif isinstance(entry, str) and entry != "_self_" and not entry.startswith("/"):
+            targets = {**node_targets(path.parent / f"{entry}.yaml"), **targets}
+    targets.update({k: v._target_ for k, v in cfg.items_ex(resolve=False) if isinstance(v, DictConfig) and "_target_" in v})
+    if path.parent != config_dir() / "model" and "_target_" in cfg:  # an option of a group under model/
+        targets["_here_"] = cfg._target_
+    return targets
+
+
+def repeated_defaults(path: Path) -> list[str]:
+    """The keys of the nested objects in a model yaml whose value is their class's constructor default."""
+    cfg, repeated = OmegaConf.load(path), []
+    for node, target in node_targets(path).items():
+        written = cfg if node == "_here_" else cfg.get(node)
+        if isinstance(written, DictConfig):
+            defaults = {k: p.default for k, p in inspect.signature(get_class(target).__init__).parameters.items()}
+            repeated += [f"{node}.{k}" for k in written if k in defaults and not OmegaConf.is_interpolation(written, k) and written[k] == defaults[k]]
+    return repeated
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in (config_dir() / "model").glob("*.yaml")))
 def test_model_yamls_do_not_repeat_a_constructor_default(name):
     defaults = {k: p.default for k, p in inspect.signature(get_class(model_target(name)).__init__).parameters.items()}
     cfg = OmegaConf.load(config_dir() / "model" / f"{name}.yaml")
     repeated = [k for k in cfg if k in defaults and not OmegaConf.is_interpolation(cfg, k) and cfg[k] == defaults[k]]
     assert repeated == [], f"conf/model/{name}.yaml repeats the constructor's default of {repeated}"
+    repeated = repeated_defaults(config_dir() / "model" / f"{name}.yaml")
+    assert repeated == [], f"conf/model/{name}.yaml repeats the nets' (or optimizers') constructor defaults of {repeated}"
+
+
+@pytest.mark.parametrize("path", sorted((config_dir() / "model").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_net_option_yamls_do_not_repeat_a_constructor_default(path):
+    assert repeated_defaults(path) == [], f"{path} repeats its class's constructor defaults"
+
+
+def test_the_no_repeat_check_sees_a_repeated_net_default(tmp_path):
+    (tmp_path / "toy.yaml").write_text("defaults:\n  - /schema/net/dcgan.Generator@generator\ngenerator:\n  width: 64\n  spectral_norm: true\n")
+    assert repeated_defaults(tmp_path / "toy.yaml") == ["generator.width"]
+
+
+def test_a_net_schema_has_the_constructors_config_keys_and_what_the_yamls_write_beside(tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "defaults:\n  - /schema/net/dcgan.Generator@generator\n  - /schema/net/cyclegan.ResnetGenerator@other\n"
+        "other:\n  _partial_: true\n  norm:\n    _target_: torch.nn.BatchNorm2d\n    _partial_: true\n"
+    )
+    schemas = net_schemas(tmp_path)
+    generator = OmegaConf.structured(schemas["dcgan.Generator"])
+    assert schemas["dcgan.Generator"].__name__ == "DcganGeneratorConfig"
+    # norm=nn.BatchNorm2d has no config spelling and no yaml writes it: no key (`+model.generator.norm=null` adds one).
+    assert list(generator) == ["_target_", "latent_dim", "image_size", "channels", "width", "num_classes", "spectral_norm"]
+    assert (generator._target_, generator.latent_dim, generator.spectral_norm) == ("genlab.nets.dcgan.Generator", 100, False)
+    with pytest.raises(Exception, match="width"):
+        generator.width = "wide"
+    other = OmegaConf.structured(schemas["cyclegan.ResnetGenerator"])
+    assert other.norm == {"_target_": "torch.nn.BatchNorm2d", "_partial_": True} and other._partial_ is True
+    other.norm = None  # written by a yaml: a free-form key
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        (
+            "generator:\n  widht: 8\n",
+            r"a.yaml: widht not an argument of genlab.nets.dcgan.Generator \(accepted: latent_dim, image_size, .*spectral_norm\)",
+        ),
+        (
+            "generator:\n  _target_: genlab.nets.resnet.Generator\n",
+            r"a.yaml: _target_=genlab.nets.resnet.Generator beside /schema/net/dcgan.Generator",
+        ),
+    ],
+    ids=["unknown-key", "other-target"],
+)
+def test_a_net_yaml_that_does_not_match_its_schema_is_refused_naming_the_file_and_key(tmp_path, node, message):
+    (tmp_path / "a.yaml").write_text("defaults:\n  - /schema/net/dcgan.Generator@generator\n" + node)
+    with pytest.raises(ConfigError, match=message):
+        net_schemas(tmp_path)
 
 
 def test_every_model_yaml_that_asks_for_a_schema_gets_one():

@@ -2,10 +2,10 @@
 
 Each yaml in conf/ that builds one of these classes starts with `defaults: [/schema/<group>/<name>@_here_]`,
 so Hydra checks names and types at start-up: `model.lrr=1` and `trainer.max_epochs=abc` fail
-before anything is built, naming the key. Nested net/optimizer configs stay free-form (`Any`) but
-still reject unknown keys, because Hydra puts the whole config in struct mode. Model and dataset
+before anything is built, naming the key. Nested optimizer configs stay free-form (`Any`) but
+still reject unknown keys, because Hydra puts the whole config in struct mode. Model, net and dataset
 schemas are not written here: they are generated from the constructors' signatures (genlab.schemas),
-so a model's or DataModule's defaults and ranges are written once, in its `__init__`; ranges: genlab.ranges.
+so a model's, net's or DataModule's defaults and ranges are written once, in its `__init__`; ranges: genlab.ranges.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, SEED, Range, check_ranges, ranged
-from genlab.schemas import dataset_schemas, model_schemas
+from genlab.schemas import dataset_schemas, model_schemas, net_schemas
 
 __all__ = ["Range", "check_ranges", "config_dir", "ranged", "register_configs"]
 
@@ -163,7 +163,12 @@ class FeaturesRunConfig:
 
 def register_configs() -> None:
     cs = ConfigStore.instance()
-    for group, schemas in (("model", model_schemas(config_dir() / "model")), ("dataset", dataset_schemas(config_dir() / "dataset"))):
+    generated = {
+        "model": model_schemas(config_dir() / "model"),
+        "net": net_schemas(config_dir() / "model"),
+        "dataset": dataset_schemas(config_dir() / "dataset"),
+    }
+    for group, schemas in generated.items():
         for name, schema in schemas.items():
             globals()[schema.__name__] = schema  # genlab.configs.GANConfig, MNISTDataModuleConfig etc., as pickle and tests find them
             cs.store(group=f"schema/{group}", name=name, node=schema)
