@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 from omegaconf import OmegaConf
@@ -91,3 +92,24 @@ def test_unknown_loss_lists_the_accepted_values(compose_cfg):
 def test_unknown_model_option_lists_the_available_ones(compose_cfg):
     with pytest.raises(Exception, match=r"(?s)Could not find 'model/gann'.*gan.*vae"):
         compose_cfg("model=gann")
+
+
+def test_net_keys_no_yaml_writes_are_overridable_and_a_net_swaps_by_target(compose_cfg):
+    # spectral_norm and num_classes come from the nets' schemas; norm, which no yaml writes for G, is added with +.
+    cfg = compose_cfg(
+        "model.generator.spectral_norm=true", "model.discriminator.spectral_norm=true", "+model.generator.norm=null", "model.discriminator.norm=null"
+    )
+    model = build_model(cfg)
+    assert cfg.model.generator.num_classes == 0 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    swapped = build_model(compose_cfg("model.generator._target_=genlab.nets.resnet.Generator", "dataset.image_size=16"))
+    assert type(swapped.generator).__module__ == "genlab.nets.resnet"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("model.generator.widht=8", "Key 'widht' not in 'DcganGeneratorConfig'"), ("model.encoder.width=abc", "model.encoder.width")],
+)
+def test_a_misspelt_or_mistyped_net_key_is_rejected_naming_the_key(compose_cfg, override, message):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg("model=vae" if "encoder" in override else "model=gan", override)
+    assert message in str(err.value.__cause__)
