@@ -17,6 +17,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from genlab import schemas as generated_schemas
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, SEED, Range, check_ranges, ranged
 from genlab.schemas import dataset_schemas, model_schemas, net_schemas
 
@@ -169,8 +170,11 @@ def register_configs() -> None:
         "dataset": dataset_schemas(config_dir() / "dataset"),
     }
     for group, schemas in generated.items():
+        # Where pickle (a multirun's config) and tests find them: genlab.configs.GANConfig, MNISTDataModuleConfig;
+        # genlab.schemas.DcganGeneratorConfig (a net checks its own sizes, require_at_least: no ranges here).
+        home = vars(generated_schemas) if group == "net" else globals()
         for name, schema in schemas.items():
-            globals()[schema.__name__] = schema  # genlab.configs.GANConfig, MNISTDataModuleConfig etc., as pickle and tests find them
+            home[schema.__name__] = schema
             cs.store(group=f"schema/{group}", name=name, node=schema)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema", name="train", node=TrainRunConfig)

@@ -165,4 +165,5 @@ def net_schemas(model_dir: Path) -> dict[str, type]:
         module, _, cls = name.rpartition(".")
         partial = any(written.get("_partial_") for _, written in nodes)
         schemas[name] = schema_from_signature(target, written=union, partial=partial, name=f"{module.title()}{cls}Config")
+        schemas[name].__module__ = __name__  # registered here by genlab.configs, beside the functions that make it
     return schemas
