@@ -3,7 +3,8 @@
 All loops train the same DCGAN nets (genlab.nets.dcgan) with the same optimizers, batches, loss,
 EMA update and number of steps; only the loop around them differs:
 
-- plain: the loop a researcher writes by hand;
+- plain: the loop a researcher writes by hand, with Adam on its fused kernel as genlab builds it
+  (and once more with PyTorch's default Adam, a per-tensor loop on the CPU, to show what that costs);
 - genlab bare: genlab's GAN module under a bare Lightning Trainer (no logger, checkpoints or
   progress bar), i.e. the cost of the module and of Lightning's loop;
 - genlab default: what `genlab-train` builds (conf/callbacks/default.yaml without the FID callback,
@@ -50,12 +51,16 @@ def infinite(loader):
         yield from loader
 
 
-def plain_loop(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float:
-    """The loop a researcher writes by hand. Returns seconds per batch."""
+def plain_loop(dm: DigitsDataModule, width: int, steps: int, tmp: str, fused: bool = True) -> float:
+    """The loop a researcher writes by hand. Returns seconds per batch.
+
+    `fused`: Adam on its fused kernel, as genlab builds it (genlab.optim), so that the ratio measures
+    the loop around the same work; `fused=False` is PyTorch's default Adam (a per-tensor loop on the CPU).
+    """
     g, d = make_nets(width, dm.image_size)
     ema = EMA(g, 0.999)
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=fused)
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=fused)
     loss = ADVERSARIAL_LOSSES["non_saturating"]
     batches = infinite(dm.train_dataloader())
     start = time.perf_counter()
@@ -119,8 +124,9 @@ def genlab_bare(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float
     return timer.seconds / steps
 
 
-def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float:
-    """What genlab-train builds from its default config (the FID callback left out), same nets."""
+def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str, extra: tuple[str, ...] = ()) -> float:
+    """What genlab-train builds from its default config (the FID callback left out), same nets;
+    `extra`: more overrides (`--ablate` leaves out one callback or the logger at a time)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -142,6 +148,7 @@ def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> fl
         "trainer.max_epochs=-1",
         "trainer.accelerator=cpu",
         "++trainer.enable_model_summary=false",
+        *extra,
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -156,7 +163,12 @@ def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> fl
     return timer.seconds / steps
 
 
-LOOPS = {"plain PyTorch loop": plain_loop, "genlab (bare trainer)": genlab_bare, "genlab (default callbacks+logger)": genlab_default}
+LOOPS = {
+    "plain PyTorch loop": plain_loop,
+    "plain PyTorch loop, PyTorch's default Adam": partial(plain_loop, fused=False),
+    "genlab (bare trainer)": genlab_bare,
+    "genlab (default callbacks+logger)": genlab_default,
+}
 PROFILE = {"plain": plain_loop, "bare": genlab_bare, "default": genlab_default}
 
 

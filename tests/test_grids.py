@@ -33,3 +33,23 @@ def test_training_writes_sample_grids_at_least_512_px_wide(compose_cfg, tmp_path
     assert grid.shape == (530, 530)  # 64 digits at 16 px, 4x
     cell = grid[2:66, 2:66]
     assert (cell == np.repeat(np.repeat(cell[::4, ::4], 4, 0), 4, 1)).all()
+
+
+def test_grids_closer_than_min_seconds_are_skipped_but_the_first_and_last_are_written(compose_cfg, tmp_path, one_thread):
+    common = ("debug=limit", "trainer.max_epochs=4", "logger=[]", "callbacks.sample_metrics=null", "model.monitor=null")
+    train(compose_cfg(*common, "callbacks.sample_grid.min_seconds=3600"))
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["epoch_000.png", "epoch_003.png"]
+
+
+def test_every_epoch_gets_a_grid_without_min_seconds(compose_cfg, tmp_path, one_thread):
+    train(
+        compose_cfg(
+            "debug=limit",
+            "trainer.max_epochs=3",
+            "logger=[]",
+            "callbacks.sample_metrics=null",
+            "model.monitor=null",
+            "callbacks.sample_grid.min_seconds=0",
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]

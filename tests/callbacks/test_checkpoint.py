@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from genlab.callbacks import AtomicCheckpointIO, ModelCheckpoint
+from genlab.callbacks.pace import Pace
 from tests.callbacks.tiny import TinyModel, tiny_trainer
 
 
@@ -37,7 +38,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
 
 
-def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training(tmp_path):
+def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training_and_when_training_ends(tmp_path):
     saves = []  # (global step, time)
 
     class Spy(AtomicCheckpointIO):
@@ -52,11 +53,32 @@ def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training(tmp_path):
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, last_every_seconds=0.3)
     tiny_trainer(tmp_path, [checkpoint], max_epochs=12, plugins=[Spy()]).fit(Slow())
-    timed = [(step, at) for step, at in saves if step % 8]  # 8 batches per epoch: the others are epoch ends
-    assert saves[-1][0] == 96 and len(timed) >= 2, saves
-    assert timed[0][0] > ModelCheckpoint.CALIBRATION_BATCHES  # the pace is measured first
-    # Spaced by the clock, not by a batch count: the pace may change between plans, hence 1/3 of it.
-    assert all(later - earlier > 0.1 for (_, earlier), (_, later) in zip(timed, timed[1:])), saves
+    assert saves[-1][0] == 96, saves  # the end of training is always saved
+    timed = saves[:-1]
+    assert timed[0][0] > Pace.CALIBRATION_BATCHES and len(timed) >= 2, saves  # the pace is measured first
+    # Spaced by the clock, not by a batch count or by epochs (8 batches each: 12 epoch ends, most
+    # not saved); the pace may change between plans, hence 1/3 of the interval.
+    assert all(later - earlier > 0.1 for (_, earlier), (_, later) in zip(saves, saves[1:])), saves
+    assert len(saves) < 12, saves
+
+
+def test_with_neither_clock_nor_batch_count_last_ckpt_is_saved_at_every_epoch_end(tmp_path):
+    steps = []
+
+    class Spy(AtomicCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            steps.append(checkpoint["global_step"])
+            super().save_checkpoint(checkpoint, path, storage_options)
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=3, plugins=[Spy()]).fit(TinyModel())
+    assert steps == [8, 16, 24]
+
+
+def test_a_run_stopped_by_max_steps_mid_epoch_saves_its_last_step(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, last_every_seconds=300)
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=3, max_steps=13).fit(TinyModel())
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 13
 
 
 @pytest.mark.slow
@@ -82,4 +104,4 @@ def test_time_based_saves_fall_on_the_same_batch_on_every_ddp_rank(cli, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     saves = [line.split() for line in log.read_text().splitlines()]
     steps = {rank: [int(step) for r, step in saves if r == rank] for rank in ("0", "1")}
-    assert steps["0"] == steps["1"] and len(steps["0"]) >= 2, steps  # mid-epoch saves, then the epoch's end
+    assert steps["0"] == steps["1"] and len(steps["0"]) >= 2, steps  # mid-epoch saves, then the end of training

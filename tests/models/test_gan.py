@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from genlab.errors import instantiate
-from genlab.train import build_model, train
+from genlab.train import build_model, instantiate_group, train
 from tests.quality import judge_for, seeded_samples
 
 
@@ -85,3 +86,28 @@ def test_short_training_on_digits_beats_the_untrained_generator(compose_cfg, mod
     print(f"{model_name}: digits score {before[0]:.2f} -> {after[0]:.2f}, PCA Frechet {before[1]:.1f} -> {after[1]:.1f}")
     assert after[0] > 4.0 and after[0] > 2 * before[0]
     assert after[1] < 0.25 * before[1]
+
+
+def test_a_fit_validates_on_one_batch_and_still_scores_samples_every_epoch(compose_cfg):
+    """GAN quality comes from samples at the end of validation; its empty validation_step needs no data."""
+    cfg = compose_cfg(
+        "~recipe",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=3",
+        "logger=[]",
+        "callbacks.sample_grid=null",
+        "metrics/features=random_cnn",
+        "metrics.num_samples=64",
+    )
+    batches = []
+
+    class Count(pl.Callback):
+        def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            batches.append((trainer.sanity_checking, trainer.current_epoch))
+
+    model, datamodule = build_model(cfg), instantiate(cfg.dataset)
+    callbacks = [*instantiate_group(cfg.callbacks), Count()]
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks)
+    trainer.fit(model, datamodule=datamodule)
+    assert batches == [(True, 0), (False, 0), (False, 1)]  # the sanity check, then one batch per epoch
+    assert "val/fid" in trainer.callback_metrics and trainer.limit_val_batches == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +10,25 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint as _ModelCheckpoint
 
+from genlab.callbacks.pace import Pace
+
 
 class ModelCheckpoint(_ModelCheckpoint):
     """Lightning's ModelCheckpoint; with `monitor=None` it writes last.ckpt only (no duplicate 'best').
 
-    Mid-epoch refreshes of last.ckpt, so a killed run loses little:
+    When last.ckpt is refreshed, so that a killed run loses little and a fast one does not spend its
+    time writing checkpoints:
+    - `last_every_seconds`: about every that many seconds of training, at a batch's end or, when that
+      batch ends an epoch, after the epoch's validation (`genlab.callbacks.pace.Pace`: every rank saves
+      at the same batch). Epoch ends in between are not saved: at GPU speeds a small dataset's epochs
+      take a second, and a save per epoch would be most of the run (Lightning's `train_time_interval`
+      works the same way);
     - `last_every_n_batches`: every n training batches (counted in batches, not
       `trainer.global_step`, which advances once per optimizer step: twice per GAN batch);
-    - `last_every_seconds`: about every that many seconds of training. A wall-clock test on every
-      rank could disagree between ranks (a save is collective), and asking rank 0 every batch is a
-      collective per step; instead rank 0 turns the time into a batch count from the measured pace
-      at each save (after `CALIBRATION_BATCHES` at first) and broadcasts it: one collective per save,
-      and every rank saves at the same batch.
-    Either or both; each epoch also ends with a save, as in Lightning.
+    - with `last_every_seconds` unset, at the end of every epoch, as in Lightning;
+    - always when training ends (max_epochs, max_steps, max_time or early stopping).
+    A monitored "best" checkpoint is Lightning's, unchanged: checked at every validation.
     """
-
-    #: Batches timed before the first time-based save is planned.
-    CALIBRATION_BATCHES = 20
 
     def __init__(
         self,
@@ -40,16 +41,21 @@ class ModelCheckpoint(_ModelCheckpoint):
         super().__init__(monitor=monitor, save_top_k=save_top_k if monitor else 0, **kwargs)
         self.last_every_n_batches = last_every_n_batches
         self.last_every_seconds = last_every_seconds
-        self._next_timed_save: int | None = None  # the run's batch count at which to save next
-        self._paced_since: tuple[int, float] = (0, 0.0)  # (batch count, time) the pace is measured from
-        self._calibrating = False
+        self._pace = Pace(last_every_seconds) if last_every_seconds else None
+        self._epoch_end_due = self._pace is None  # whether this epoch's end saves last.ckpt
+
+    @property
+    def state_key(self) -> str:
+        # Lightning rebuilds this string (a repr of the constructor's arguments) for every callback
+        # hook it dispatches, several times per batch; the arguments do not change.
+        if getattr(self, "_state_key", None) is None:
+            self._state_key = super().state_key
+        return self._state_key
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        if self.last_every_seconds:
-            done = trainer.fit_loop.epoch_loop.batch_progress.total.ready  # batches of the run so far (resumed: restored)
-            self._paced_since = (done, time.monotonic())
-            self._next_timed_save, self._calibrating = done + self.CALIBRATION_BATCHES, True
+        if self._pace is not None:
+            self._pace.start(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
@@ -57,38 +63,34 @@ class ModelCheckpoint(_ModelCheckpoint):
             return
         n = self.last_every_n_batches
         save = bool(n) and (batch_idx + 1) % n == 0
-        done = trainer.fit_loop.epoch_loop.total_batch_idx + 1  # batches of the run, this one included
-        if self._next_timed_save is not None and done >= self._next_timed_save:
-            save = self._plan_timed_save(trainer, done) or save
+        if self._pace is not None and self._pace.due(trainer):
+            save = True
         # The epoch's last batch is left to the end-of-epoch save, which follows validation.
-        if save and batch_idx + 1 < trainer.num_training_batches:
+        if save and batch_idx + 1 >= trainer.num_training_batches:
+            self._epoch_end_due = True
+        elif save:
             self._save_last(trainer)
-
-    def _plan_timed_save(self, trainer: pl.Trainer, done: int) -> bool:
-        """Plan the next time-based save from the pace since the last one (rank 0's, broadcast);
-        True when this batch is a save point (every plan but the first, which only calibrates)."""
-        since, start = self._paced_since
-        now = time.monotonic()
-        pace = (now - start) / max(done - since, 1)
-        batches = int(trainer.strategy.broadcast(max(1, round(self.last_every_seconds / max(pace, 1e-9)))))
-        if self._calibrating:  # the first save falls `last_every_seconds` after the start
-            self._calibrating = False
-            self._next_timed_save = max(since + batches, done + 1)
-            return False
-        self._paced_since, self._next_timed_save = (done, now), done + batches
-        return True
 
     # Lightning 2.6 refreshes last.ckpt at the end of an epoch only when a top-k checkpoint was saved
     # at that step, so with no monitor (save_top_k=0) it never would: save it ourselves.
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self._should_save_on_train_epoch_end(trainer):
-            self._save_last(trainer)
+            self._save_last_at_epoch_end(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_at_epoch_end(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        self._save_last(trainer)  # however training stopped; skipped when this step is saved already
+
+    def _save_last_at_epoch_end(self, trainer: pl.Trainer) -> None:
+        if self._epoch_end_due:
             self._save_last(trainer)
+            self._epoch_end_due = self._pace is None
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         # Flush the loggers first: the records up to a checkpoint must be on disk when it is, or a

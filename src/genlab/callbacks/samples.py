@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,30 @@ from genlab.models.base import GenerativeModule
 class SampleGrid(pl.Callback):
     """Every `every_n_epochs`, draw the model's `visuals` from fixed noise and a fixed validation batch.
 
+    With `min_seconds`, an epoch end less than that many seconds of training after the last grid is
+    skipped (a small dataset's epochs take a second on a GPU, and a grid each would be most of the
+    run); the first epoch's grid and a final one when training ends are always written.
+
     Grids go to `dirpath/epoch_XXX.png` (the "samples" visual) and `dirpath/<name>_epoch_XXX.png`.
     Square grids of small images (8 x 8 of 16 px: 146 px) are enlarged by a whole factor, nearest
     neighbour, to at least `min_width` px, in the PNGs and on dashboards alike. Grids whose rows the
     model lays out (`visuals_nrow`: CycleGAN's real | fake | reconstructed | identity) keep their size.
     """
 
-    def __init__(self, dirpath: str, every_n_epochs: int = 1, num_samples: int = 64, seed: int = 1234, min_width: int = 512) -> None:
+    def __init__(
+        self,
+        dirpath: str,
+        every_n_epochs: int = 1,
+        num_samples: int = 64,
+        seed: int = 1234,
+        min_width: int = 512,
+        min_seconds: float = 0.0,
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.min_width = min_width
         self.every_n_epochs = every_n_epochs
+        self.min_seconds = min_seconds
+        self._written_at: tuple[int, float] | None = None  # (global step, time) of the last grid
         self.num_samples = num_samples
         self.seed = seed
         self._batch: Any = None
@@ -43,17 +58,25 @@ class SampleGrid(pl.Callback):
         last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
         if (epoch + 1) % self.every_n_epochs and not last and not trainer.should_stop:
             return
-        self.write(trainer, pl_module, epoch)
+        if last or trainer.should_stop or self._clock_allows(trainer):
+            self.write(trainer, pl_module, epoch)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
-        # Runs stopped by max_time/max_steps mid-epoch still leave a final grid.
-        if not self.last_paths:
+        # Runs stopped by max_time/max_steps mid-epoch, or whose last epoch end was skipped, still leave a final grid.
+        if self._written_at is None or self._written_at[0] != trainer.global_step:
             self.write(trainer, pl_module, trainer.current_epoch)
+
+    def _clock_allows(self, trainer: pl.Trainer) -> bool:
+        if self._written_at is None or not self.min_seconds:
+            return True
+        # Rank 0's clock decides for all: every rank draws (below), so all must agree.
+        return bool(trainer.strategy.broadcast(time.monotonic() - self._written_at[1] >= self.min_seconds))
 
     def write(self, trainer: pl.Trainer, pl_module: GenerativeModule, epoch: int) -> None:
         # Every rank draws (nets may hold collectives); rank 0 writes.
         generator = torch.Generator().manual_seed(self.seed)
         visuals = pl_module.visuals(self._fixed_batch(trainer, pl_module), generator)
+        self._written_at = (trainer.global_step, time.monotonic())
         if not trainer.is_global_zero:
             return
         nrow = pl_module.visuals_nrow

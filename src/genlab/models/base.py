@@ -37,6 +37,10 @@ class GenerativeModule(pl.LightningModule):
     datamodule_type: type = ImageData
     #: The networks that `compile` acts on and that `genlab.strategies.SeparateDDPStrategy` wraps, each in its own DDP.
     ddp_modules: tuple[str, ...] = ()
+    #: Validation batches per validation while fitting (None: as the trainer says). A family scored
+    #: only from samples, at the end of validation (SampleMetricsCallback), needs the loop and its
+    #: epoch-end hooks but none of its batches: 1 spares a pass over the split every epoch.
+    fit_validation_batches: int | None = None
 
     def __init__(
         self,
@@ -53,6 +57,8 @@ class GenerativeModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if stage != "fit":
             return
+        if self.fit_validation_batches is not None and self.trainer.limit_val_batches != 0:  # 0: validation is off
+            self.trainer.limit_val_batches = self.fit_validation_batches
         if self.channels_last:
             self.to(memory_format=torch.channels_last)  # every 4-D parameter and buffer, EMA copies too
         if self.compile_nets:

@@ -18,6 +18,7 @@ from genlab.errors import ConfigError
 from genlab.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
 from genlab.models.gan_encoder import encoder_step
+from genlab.optim import build_optimizer
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from genlab.strategies import enable_unused_parameter_detection
 
@@ -44,6 +45,7 @@ class GAN(GenerativeModule):
     """
 
     ddp_modules = ("generator", "discriminator")
+    fit_validation_batches = 1
 
     def __init__(
         self,
@@ -127,9 +129,9 @@ class GAN(GenerativeModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: optimizer states are restored by position on resume.
         return [
-            self.optimizer_g(self.generator.parameters(), lr=self.lr_g),
-            self.optimizer_d(self.discriminator.parameters(), lr=self.lr_d),
-        ] + ([self.optimizer_g(self.encoder.parameters(), lr=self.lr_e)] if self.encoder is not None else [])
+            build_optimizer(self.optimizer_g, self.generator.parameters(), lr=self.lr_g),
+            build_optimizer(self.optimizer_d, self.discriminator.parameters(), lr=self.lr_d),
+        ] + ([build_optimizer(self.optimizer_g, self.encoder.parameters(), lr=self.lr_e)] if self.encoder is not None else [])
 
     def critic(self, images: Tensor, labels: Tensor | None) -> Tensor:
         """D's logits for images as every training forward shows them: through DiffAugment."""
@@ -194,7 +196,8 @@ class GAN(GenerativeModule):
         self.log_train(logs, prog_bar=("train/loss_d", "train/loss_g"))
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        """GAN quality needs sample metrics (see the metric callback); nothing per batch."""
+        """GAN quality needs sample metrics (see the metric callback); nothing per batch, and a fit
+        validates on one batch only (`fit_validation_batches`)."""
 
     def visuals(self, batch: Any, generator: torch.Generator) -> dict[str, Tensor]:
         return {"samples": self.sample(len(batch[0]), generator=generator)}

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from genlab.models.base import GenerativeModule
+from genlab.optim import build_optimizer
 
 
 def bits_per_dim(nats: Tensor, x: Tensor) -> Tensor:
@@ -41,7 +42,7 @@ class LikelihoodModule(GenerativeModule):
     batch_labels: Tensor | None = None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer(self.parameters(), lr=self.lr)
+        return build_optimizer(self.optimizer, self.parameters(), lr=self.lr)
 
     def nll(self, x: Tensor) -> Tensor:
         """-log p(x) per image in nats (shape N)."""
