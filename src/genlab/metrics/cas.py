@@ -55,7 +55,7 @@ def check_cas(model: Any, datamodule: Any) -> None:
             f"cas=true: the Classification Accuracy Score needs a conditional model, but this {type(model).__name__} "
             "was trained without labels (use model=cgan, model=cvae or PixelRNN with model.num_classes)"
         )
-    if "test" not in datamodule.splits or not getattr(datamodule, "num_classes", 0):
+    if "test" not in datamodule.splits or not datamodule.num_classes:
         raise ConfigError("cas=true: the checkpoint's dataset needs labels and a test split to score the classifier on")
 
 

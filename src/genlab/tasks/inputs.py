@@ -53,4 +53,4 @@ def task_images(cfg: Any, model: GenerativeModule, ckpt: dict[str, Any], allowed
     if tuple(images.shape[1:]) != shape:
         raise ConfigError(f"the checkpoint's dataset gives {tuple(images.shape[1:])} images but the model makes {shape}; pass input=DIR_OR_NPZ")
     n = cfg.num_samples
-    return from_uint8(images[:n]), (labels[:n].long() if getattr(datamodule, "num_classes", 0) else None)
+    return from_uint8(images[:n]), (labels[:n].long() if datamodule.num_classes else None)
