@@ -15,6 +15,7 @@ from genlab.data.base import Binarize
 from genlab.errors import ConfigError
 from genlab.ranges import AT_LEAST_1, POSITIVE, SEED, Range, check_ranges
 from genlab.schemas import dataset_schemas, model_schemas, net_schemas, schema_from_signature
+from tests.test_configs import model_target
 
 
 class Toy:
@@ -52,14 +53,6 @@ class Unreadable:
 def test_a_range_that_cannot_be_read_is_refused_rather_than_dropped():
     with pytest.raises(ConfigError, match="Unreadable.__init__: cannot read the annotation of lr"):
         schema_from_signature("tests.test_schemas.Unreadable")
-
-
-def model_target(name: str) -> str:
-    cfg = OmegaConf.load(config_dir() / "model" / f"{name}.yaml")
-    if "_target_" in cfg:
-        return cfg._target_
-    parent = next(d for d in cfg.defaults if isinstance(d, str) and d != "_self_")
-    return model_target(parent.removeprefix("/schema/model/").removesuffix("@_here_"))
 
 
 def node_targets(path: Path) -> dict[str, str]:
