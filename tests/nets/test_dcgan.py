@@ -39,3 +39,15 @@ def test_conditional_nets_use_the_label():
 def test_norm_free_discriminator_has_no_batch_statistics():
     d = Discriminator(image_size=32, width=8, norm=None)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+
+
+def test_projection_class_term_starts_at_the_scale_of_the_image_term():
+    # An N(0, 1) embedding over the 64 x 7 x 7 features made the class term ~50x the image term at
+    # start; D then judged the label, not the image, and the cGAN drew one image per class.
+    torch.manual_seed(0)
+    d = Discriminator(image_size=28, width=32, num_classes=10)
+    with torch.no_grad():
+        h = d.features(torch.rand(64, 1, 28, 28) * 2 - 1)
+        image_term = d.head(h).flatten()
+        class_term = torch.stack([(d.embed(torch.full((64,), k)) * h.flatten(1)).sum(1) for k in range(10)])
+    assert class_term.std() < 3 * image_term.std()

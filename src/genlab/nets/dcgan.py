@@ -120,6 +120,10 @@ class Discriminator(nn.Module):
         self.head = nn.Conv2d(ch, 1, start, 1, 0)
         self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None
         self.apply(init_dcgan_weights)
+        if self.embed is not None:
+            # Xavier, as resnet.py's projection: nn.Embedding's N(0, 1) over ch*start*start features made
+            # the class term ~50x the image term at start, and the MNIST cGAN drew one image per class.
+            nn.init.xavier_uniform_(self.embed.weight)
         if spectral_norm:
             spectral_normalize(self, DISCRIMINATOR_LAYERS)
 
