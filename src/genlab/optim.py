@@ -16,9 +16,11 @@ except ImportError:  # pragma: no cover - older or newer torch
         return ["cpu", "cuda"]
 
 
-def build_optimizer(factory: Callable[..., torch.optim.Optimizer], params: Iterable[torch.nn.Parameter], **kwargs: Any) -> torch.optim.Optimizer:
-    """`factory(params, **kwargs)`, with `fused=True` where the optimizer has a fused kernel for these
-    parameters and the config chose neither `fused` nor `foreach`.
+def build_optimizer(
+    factory: Callable[..., torch.optim.Optimizer], params: Iterable[torch.nn.Parameter], fuse: bool = True, **kwargs: Any
+) -> torch.optim.Optimizer:
+    """`factory(params, **kwargs)`, with `fused=True` where `fuse`, the optimizer has a fused kernel for
+    these parameters and the config chose neither `fused` nor `foreach`.
 
     PyTorch's default on the CPU is a loop of small ops per tensor: for a DCGAN of width 32 an Adam
     step takes ~700 us that way and ~260 us fused (`benchmarks/README.md`, issue 17), which at GPU
@@ -29,7 +31,7 @@ def build_optimizer(factory: Callable[..., torch.optim.Optimizer], params: Itera
     params = list(params)
     chosen = getattr(factory, "keywords", {}).keys() | kwargs.keys()
     optimizer_class = getattr(factory, "func", factory)
-    if not chosen & {"fused", "foreach"} and _fusable(optimizer_class, params):
+    if fuse and not chosen & {"fused", "foreach"} and _fusable(optimizer_class, params):
         kwargs["fused"] = True
     return factory(params, **kwargs)
 

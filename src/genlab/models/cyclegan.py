@@ -24,7 +24,6 @@ from genlab.images import to_uint8
 from genlab.losses import ADVERSARIAL_LOSSES, AdversarialLoss
 from genlab.models.base import GenerativeModule, evaluating
 from genlab.models.image_pool import ImagePool, load_pools, pools_state
-from genlab.optim import build_optimizer
 from genlab.ranges import NON_NEGATIVE, POSITIVE
 from genlab.strategies import enable_unused_parameter_detection
 
@@ -201,8 +200,8 @@ class CycleGAN(GenerativeModule):
 
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
         # Order matters: optimizer and scheduler states are restored by position on resume.
-        opt_g = build_optimizer(self.optimizer_g, [*self.G_A.parameters(), *self.G_B.parameters()], lr=self.lr)
-        opt_d = build_optimizer(self.optimizer_d, [*self.D_A.parameters(), *self.D_B.parameters()], lr=self.lr)
+        opt_g = self.make_optimizer(self.optimizer_g, [*self.G_A.parameters(), *self.G_B.parameters()], lr=self.lr)
+        opt_d = self.make_optimizer(self.optimizer_d, [*self.D_A.parameters(), *self.D_B.parameters()], lr=self.lr)
         rule = linear_decay(self.n_epochs, self.n_epochs_decay)
         return [opt_g, opt_d], [torch.optim.lr_scheduler.LambdaLR(opt, rule) for opt in (opt_g, opt_d)]
 

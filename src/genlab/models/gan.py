@@ -18,7 +18,6 @@ from genlab.errors import ConfigError
 from genlab.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, zero_centred_penalty
 from genlab.models.base import EMA, GenerativeModule, evaluating
 from genlab.models.gan_encoder import encoder_step
-from genlab.optim import build_optimizer
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from genlab.strategies import enable_unused_parameter_detection
 
@@ -129,9 +128,9 @@ class GAN(GenerativeModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Order matters: optimizer states are restored by position on resume.
         return [
-            build_optimizer(self.optimizer_g, self.generator.parameters(), lr=self.lr_g),
-            build_optimizer(self.optimizer_d, self.discriminator.parameters(), lr=self.lr_d),
-        ] + ([build_optimizer(self.optimizer_g, self.encoder.parameters(), lr=self.lr_e)] if self.encoder is not None else [])
+            self.make_optimizer(self.optimizer_g, self.generator.parameters(), lr=self.lr_g),
+            self.make_optimizer(self.optimizer_d, self.discriminator.parameters(), lr=self.lr_d),
+        ] + ([self.make_optimizer(self.optimizer_g, self.encoder.parameters(), lr=self.lr_e)] if self.encoder is not None else [])
 
     def critic(self, images: Tensor, labels: Tensor | None) -> Tensor:
         """D's logits for images as every training forward shows them: through DiffAugment."""

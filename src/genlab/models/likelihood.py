@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from genlab.models.base import GenerativeModule
-from genlab.optim import build_optimizer
 
 
 def bits_per_dim(nats: Tensor, x: Tensor) -> Tensor:
@@ -42,7 +41,7 @@ class LikelihoodModule(GenerativeModule):
     batch_labels: Tensor | None = None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return build_optimizer(self.optimizer, self.parameters(), lr=self.lr)
+        return self.make_optimizer(self.optimizer, self.parameters(), lr=self.lr)
 
     def nll(self, x: Tensor) -> Tensor:
         """-log p(x) per image in nats (shape N)."""
