@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 # The MNIST t10k training images (tests and benchmarks only).
-MNIST = [
-    "experiment=dcgan_mnist",
-    f"dataset.data_dir={Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mnist'}",
-    "dataset.train_split=t10k",
-]
+MNIST_DATA = [f"dataset.data_dir={Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mnist'}", "dataset.train_split=t10k"]
+# experiment=dcgan_mnist as it was before the MNIST recipes (the plain DCGAN, batch 64, 20 epochs).
+MNIST = ["experiment=dcgan_mnist", "~recipe", "dataset.batch_size=64", "trainer.max_epochs=20", *MNIST_DATA]
 STABILISED = ["model.diffaugment=[translation]", "model.r1_gamma=0.1", "model.reg_every=4"]
 BETAS_0_99 = ["model.optimizer_g.betas=[0.0,0.99]", "model.optimizer_d.betas=[0.0,0.99]"]
 # Overrides on top of the default `genlab-train`; the name is the table's row.
@@ -35,6 +33,9 @@ RECIPES: dict[str, list[str]] = {
     "b0_99_60": [*STABILISED, "trainer.max_epochs=60", *BETAS_0_99],
     "mnist": MNIST,
     "mnist_t_r1": [*MNIST, *STABILISED],
+    # The MNIST recipes as shipped (conf/recipe/gan_mnist.yaml, cgan_mnist.yaml; 40 epochs).
+    "gan_mnist": ["experiment=dcgan_mnist", *MNIST_DATA],
+    "cgan_mnist": ["experiment=cgan_mnist", *MNIST_DATA],
 }
 # Cheaper monitoring while training: val/fid at the first and the last epoch only.
 QUIET = ["logger=[]", "metrics.every_n_epochs=100000"]

@@ -47,3 +47,15 @@ def test_default_train_is_the_digits_gan_recipe_and_recipe_null_is_the_plain_gan
     plain = compose_cfg("~recipe")
     assert not plain.model.diffaugment and plain.model.r1_gamma == 0
     build_model(recipe)
+
+
+@pytest.mark.parametrize(("experiment", "classes"), [("dcgan_mnist", 0), ("cgan_mnist", 10)])
+def test_mnist_gan_presets_are_their_recipes_and_recipe_null_is_the_plain_gan(compose_cfg, experiment, classes):
+    cfg = compose_cfg(f"experiment={experiment}")  # conf/recipe/{gan,cgan}_mnist.yaml, picked by model and dataset
+    assert cfg.model.generator.num_classes == classes
+    assert list(cfg.model.diffaugment) == ["translation"] and cfg.model.r1_gamma > 0
+    assert list(cfg.model.optimizer_d.betas) == [0.0, 0.99]
+    assert cfg.trainer.max_epochs == 40 and cfg.dataset.batch_size == 64
+    plain = compose_cfg(f"experiment={experiment}", "~recipe")
+    assert not plain.model.diffaugment and plain.model.r1_gamma == 0
+    assert build_model(cfg).num_classes == classes
