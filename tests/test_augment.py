@@ -112,7 +112,7 @@ def test_real_and_fake_are_augmented_alike_in_both_players_steps(policy, one_thr
 
 @pytest.mark.slow
 def test_diffaugment_beats_no_augmentation_on_a_tenth_of_the_digits(cache_dir, one_thread):
-    """144 training digits, 6,000 batches each (1,333 epochs), the same seed: translation DiffAugment
+    """144 training digits, 6,000 batches each (1,500 epochs), the same seed: translation DiffAugment
     gives a lower classifier FID against the validation split than no augmentation
     (benchmarks/diffaugment_small.py; measured: 13.7 vs 17.4, more seeds in benchmarks/README.md).
     About 2 x 1.5 min on 2 shared cores."""
