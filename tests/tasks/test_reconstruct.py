@@ -23,7 +23,7 @@ GAN_E = ["model=gan", *SMALL, "model/encoder=dcgan", "model.encoder.width=8"]
 CGAN_E = ["model=cgan", *SMALL, "model/encoder=dcgan", "model.encoder.width=8"]
 # SNGAN's config has no encoder slot in its defaults list: the encoder is appended (`+`). ResNet nets
 # take 16 px at the smallest.
-SNGAN_E = ["model=sngan", *SMALL, "dataset.image_size=16", "+model/encoder=dcgan", "model.encoder.width=8"]
+SNGAN_E = ["model=sngan", *SMALL, "dataset.image_size=16", "model/encoder=dcgan", "model.encoder.width=8"]
 BARE = ["~callbacks.sample_metrics", "~callbacks.sample_grid", "model.monitor=null", "trainer.enable_progress_bar=false"]
 BARE += ["trainer.enable_model_summary=false", "trainer.limit_val_batches=1"]
 QUIET = [*BARE, "logger=[]", "trainer.limit_train_batches=3"]
