@@ -10,8 +10,10 @@ EMA update and number of steps; only the loop around them differs:
 - genlab default: what `genlab-train` builds (conf/callbacks/default.yaml without the FID callback,
   the CSV logger, the progress bar, validation with its grid), i.e. the cost of the defaults on top.
 
-Reported per loop: ms per batch (best of --repeats, loops interleaved so load drift hits all alike),
-the ratio to the plain loop, and the host overhead in microseconds per batch. With tiny nets on one
+Reported per loop: ms per batch in steady state (after the first epoch, without what runs once at
+the end; best of --repeats, loops interleaved so load drift hits all alike), the ratio to the plain
+loop, the host overhead in microseconds per batch, and what one grid and one last.ckpt cost each
+time they are written (by default a grid at most every 30 s, last.ckpt every 300 s and at the end). With tiny nets on one
 thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-step costs decide.
 
     python benchmarks/overhead.py --size small            # width 4, 8 px, batch 16, 1 thread
@@ -23,6 +25,7 @@ thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-s
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 from functools import partial
@@ -83,18 +86,28 @@ def plain_loop(dm: DigitsDataModule, width: int, steps: int, tmp: str, fused: bo
 
 
 class Timer(pl.Callback):
-    """Times the training batches only: from the first batch's start (Trainer start-up, the data
-    module's setup and the sanity check excluded) to the end of training, validation included."""
+    """Times training in steady state: the batches from the second epoch's first to the last one,
+    with every validation and epoch end in between. Left out: Trainer start-up, the sanity check,
+    the first epoch (its first grid and warm-up) and what runs once when training ends (the final
+    last.ckpt and grid): costs per run, not per step, which `event_costs` reports."""
 
     def __init__(self) -> None:
         self.start: float | None = None
+        self.batches = 0
+        self.last_batch_end = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if self.start is None:
+        if self.start is None and trainer.current_epoch >= 1:
             self.start = time.perf_counter()
 
-    def on_train_end(self, trainer, pl_module):
-        self.seconds = time.perf_counter() - self.start
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.start is not None:
+            self.batches += 1
+            self.last_batch_end = time.perf_counter()
+
+    @property
+    def seconds_per_batch(self) -> float:
+        return (self.last_batch_end - self.start) / self.batches if self.batches else math.nan
 
 
 def bare_trainer(steps: int, timer: Timer, tmp: str) -> pl.Trainer:
@@ -121,16 +134,18 @@ def genlab_bare(dm: DigitsDataModule, width: int, steps: int, tmp: str) -> float
     model = GAN(g, d, adam, adam, lr_g=2e-4, lr_d=2e-4, ema_decay=0.999)
     timer = Timer()
     bare_trainer(steps, timer, tmp).fit(model, datamodule=dm)
-    return timer.seconds / steps
+    return timer.seconds_per_batch
 
 
-def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str, extra: tuple[str, ...] = ()) -> float:
+def genlab_default(
+    dm: DigitsDataModule, width: int, steps: int, tmp: str, extra: tuple[str, ...] = (), event_costs: dict[str, list[float]] | None = None
+) -> float:
     """What genlab-train builds from its default config (the FID callback left out), same nets;
     `extra`: more overrides (`--ablate` leaves out one callback or the logger at a time)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from genlab.callbacks import AtomicCheckpointIO
+    from genlab.callbacks import AtomicCheckpointIO, SampleGrid
     from genlab.configs import config_dir
     from genlab.errors import instantiate
     from genlab.train import build_model, instantiate_group
@@ -160,7 +175,13 @@ def genlab_default(dm: DigitsDataModule, width: int, steps: int, tmp: str, extra
     callbacks = [*instantiate_group(cfg.callbacks), timer]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.logger), plugins=[AtomicCheckpointIO()])
     trainer.fit(model, datamodule=dm)
-    return timer.seconds / steps
+    if event_costs is not None:  # what a grid and a last.ckpt cost each time they are written
+        grid = next(c for c in callbacks if isinstance(c, SampleGrid))
+        for name, write in (("grid", lambda: grid.write(trainer, model, 999)), ("last.ckpt", lambda: trainer.save_checkpoint(f"{tmp}/x.ckpt"))):
+            start = time.perf_counter()
+            write()
+            event_costs.setdefault(name, []).append(time.perf_counter() - start)
+    return timer.seconds_per_batch
 
 
 LOOPS = {
@@ -195,12 +216,16 @@ def main() -> None:
             profiler.print(show_all=False, short_mode=False)
             return
         results: dict[str, list[float]] = {name: [] for name in LOOPS}
+        events: dict[str, list[float]] = {}
         for loop in LOOPS.values():
             loop(dm, width, 30, tmp)  # warm-up: allocator, thread pool, imports
         for _ in range(args.repeats):
             for name, loop in LOOPS.items():
-                results[name].append(loop(dm, width, steps, tmp))
+                options = {"event_costs": events} if loop is genlab_default else {}
+                results[name].append(loop(dm, width, steps, tmp, **options))
     best = {name: min(values) for name, values in results.items()}
+    if any(math.isnan(value) for value in best.values()):
+        raise SystemExit(f"--steps {steps}: too few to time a batch after the first epoch ({len(dm.train_dataloader())} batches)")
     plain = best["plain PyTorch loop"]
     print(
         f"--size {args.size}: DCGAN width {width}, digits {image_size} px, batch {batch_size}, {steps} G+D steps, "
@@ -212,6 +237,7 @@ def main() -> None:
         print(f"| {name} | {best[name] * 1e3:.3f} | {runs} | {plain / best[name]:.3f} | {(best[name] - plain) * 1e6:.0f} |")
     bare, default = best["genlab (bare trainer)"], best["genlab (default callbacks+logger)"]
     print(f"default callbacks+logger on top of bare: {(default / bare - 1) * 100:.1f}% ({(default - bare) * 1e6:.0f} us/batch)")
+    print("each time it is written (best of runs): " + ", ".join(f"{name} {min(v) * 1e3:.1f} ms" for name, v in events.items()))
 
 
 if __name__ == "__main__":
