@@ -53,3 +53,11 @@ def test_every_epoch_gets_a_grid_without_min_seconds(compose_cfg, tmp_path, one_
         )
     )
     assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+
+
+def test_a_run_without_an_epoch_limit_follows_every_n_epochs(compose_cfg, tmp_path, one_thread):
+    """max_epochs=-1 (a run bounded by max_steps or max_time) has no last epoch before it ends."""
+    common = ("debug=limit", "trainer.max_epochs=-1", "trainer.max_steps=56", "logger=[]", "callbacks.sample_metrics=null")
+    train(compose_cfg(*common, "model.monitor=null", "callbacks.sample_grid.min_seconds=0", "callbacks.sample_grid.every_n_epochs=3"))
+    # debug=limit: 4 batches (8 optimizer steps) per epoch, so 7 epochs: epochs 2 and 5, then the final grid.
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["epoch_002.png", "epoch_005.png", "epoch_007.png"]

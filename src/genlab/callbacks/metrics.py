@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from genlab.callbacks.pace import is_last_epoch
 from genlab.history import Continuation, ResumePoint, cut_jsonl
 from genlab.metrics import SampleMetrics, build_extractor, dataset_key
 from genlab.metrics.extractors import ExtractorSpec, check_spec
@@ -69,7 +70,7 @@ class SampleMetricsCallback(pl.Callback):
 
     def due(self, trainer: pl.Trainer) -> bool:
         epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+        last = is_last_epoch(trainer)
         missing = f"{self.split}/fid" not in trainer.callback_metrics
         return missing or last or (epoch + 1) % self.every_n_epochs == 0
 

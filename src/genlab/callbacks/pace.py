@@ -1,10 +1,17 @@
-"""'About every N seconds of training' as batch counts that every rank agrees on."""
+"""When epoch-end and clock-paced work falls due: 'about every N seconds' as batch counts all ranks agree on."""
 
 from __future__ import annotations
 
 import time
 
 import pytorch_lightning as pl
+
+
+def is_last_epoch(trainer: pl.Trainer) -> bool:
+    """Whether the current epoch is the last one `max_epochs` allows (None or -1: no epoch limit,
+    e.g. a run bounded by max_steps or max_time, which on_train_end callbacks handle)."""
+    limit = trainer.max_epochs
+    return limit is not None and limit >= 0 and trainer.current_epoch + 1 >= limit
 
 
 def batches_done(trainer: pl.Trainer) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from genlab.callbacks.pace import is_last_epoch
 from genlab.images import make_grid, save_grid, upscale_for_grid
 from genlab.loggers import log_image, logger_step
 from genlab.models.base import GenerativeModule
@@ -55,7 +56,7 @@ class SampleGrid(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
         epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+        last = is_last_epoch(trainer)
         if (epoch + 1) % self.every_n_epochs and not last and not trainer.should_stop:
             return
         if last or trainer.should_stop or self._clock_allows(trainer):
