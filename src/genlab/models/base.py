@@ -71,7 +71,8 @@ class GenerativeModule(pl.LightningModule):
         """The configured optimizer on its fused kernel (genlab.optim), except with mixed precision and
         `grad_clip`: a fused step unscales 16-mixed gradients itself, after clipping would have to see
         them, so Lightning's mixed-precision plugin refuses to clip for any fused optimizer."""
-        mixed = isinstance(self.trainer.precision_plugin, MixedPrecision)
+        trainer = self._trainer  # None when called outside a fit (e.g. to inspect the optimizers)
+        mixed = trainer is not None and isinstance(trainer.precision_plugin, MixedPrecision)
         return build_optimizer(factory, params, fuse=not (self.grad_clip > 0 and mixed), **kwargs)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
