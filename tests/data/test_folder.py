@@ -254,7 +254,8 @@ def test_a_gan_on_mnist_as_a_png_folder_trains_and_scores_exactly_as_on_the_idx_
         (tmp_path / "png" / split).mkdir(parents=True)
         for i in range(part.start, part.stop):
             Image.fromarray(images[i]).save(tmp_path / "png" / split / f"{i:05d}.png")
-    common = ["model.monitor=val/fid", "metrics/features=random_cnn", "metrics.num_samples=1000", "metrics.every_n_epochs=1", "logger=[]"]
+    # ~recipe: dataset=mnist picks conf/recipe/gan_mnist.yaml, an image folder no recipe: train the same GAN on both.
+    common = ["~recipe", "model.monitor=val/fid", "metrics/features=random_cnn", "metrics.num_samples=1000", "metrics.every_n_epochs=1", "logger=[]"]
     common += ["trainer.max_epochs=1", "trainer.limit_train_batches=40", "dataset.batch_size=64", "model.ema_decay=0"]
     idx = train(compose_cfg("dataset=mnist", f"dataset.data_dir={shared_mnist}", "dataset.train_split=t10k", *common))
     idx_weights = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
@@ -270,6 +271,10 @@ def test_a_gan_on_mnist_as_a_png_folder_trains_and_scores_exactly_as_on_the_idx_
     )
     folder_weights = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(folder_weights[k], v) for k, v in idx_weights.items())  # the same 40 batches, bit for bit
-    # The FIDs agree to float noise only: the folder's real images are an NHWC-strided view, so the
-    # feature CNN takes another convolution path for them.
-    assert np.isfinite(idx) and folder_fid == pytest.approx(idx, rel=1e-4), f"random-CNN FID on IDX {idx:.3f} vs PNG folder {folder_fid:.3f}"
+    # The FIDs agree to float noise only (the real images are equal, uint8 for uint8, but reach the
+    # metric by another path). This FID is ~0.03, a difference of traces of O(1) float32 covariances,
+    # so its float noise is absolute: measured 2.9e-6 (PyTorch's Adam) and 1.2e-5 (fused Adam, the
+    # default since issue 17; 4e-4 relative, over the 1e-4 this test asked before).
+    assert np.isfinite(idx) and folder_fid == pytest.approx(idx, rel=1e-4, abs=5e-5), (
+        f"random-CNN FID on IDX {idx:.6f} vs PNG folder {folder_fid:.6f}"
+    )
