@@ -14,18 +14,28 @@ from genlab.callbacks.pace import Pace
 from tests.callbacks.tiny import TinyModel, tiny_trainer
 
 
+class RecordingIO(AtomicCheckpointIO):
+    """Records (global step, time) of every checkpoint it writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves: list[tuple[int, float]] = []
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        self.saves.append((checkpoint["global_step"], time.monotonic()))
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+    @property
+    def steps(self) -> list[int]:
+        return [step for step, _ in self.saves]
+
+
 def test_last_ckpt_is_refreshed_every_n_batches_and_at_the_end_of_each_epoch(tmp_path):
-    saved_steps = []
-
-    class Spy(AtomicCheckpointIO):
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            saved_steps.append(checkpoint["global_step"])
-            super().save_checkpoint(checkpoint, path, storage_options)
-
+    io = RecordingIO()
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, last_every_n_batches=3)
-    tiny_trainer(tmp_path, [checkpoint], max_epochs=2, plugins=[Spy()]).fit(TinyModel())
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=2, plugins=[io]).fit(TinyModel())
     # 8 batches per epoch: after batches 3 and 6, then at the epoch's end (the 8th batch).
-    assert saved_steps == [3, 6, 8, 11, 14, 16]
+    assert io.steps == [3, 6, 8, 11, 14, 16]
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 16
 
 
@@ -39,12 +49,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
 
 
 def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training_and_when_training_ends(tmp_path):
-    saves = []  # (global step, time)
-
-    class Spy(AtomicCheckpointIO):
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            saves.append((checkpoint["global_step"], time.monotonic()))
-            super().save_checkpoint(checkpoint, path, storage_options)
+    io = RecordingIO()
 
     class Slow(TinyModel):
         def training_step(self, batch, batch_idx):
@@ -52,7 +57,8 @@ def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training_and_when_train
             return super().training_step(batch, batch_idx)
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, last_every_seconds=0.3)
-    tiny_trainer(tmp_path, [checkpoint], max_epochs=12, plugins=[Spy()]).fit(Slow())
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=12, plugins=[io]).fit(Slow())
+    saves = io.saves  # (global step, time)
     assert saves[-1][0] == 96, saves  # the end of training is always saved
     timed = saves[:-1]
     assert timed[0][0] > Pace.CALIBRATION_BATCHES and len(timed) >= 2, saves  # the pace is measured first
@@ -63,16 +69,10 @@ def test_last_ckpt_is_refreshed_about_every_n_seconds_of_training_and_when_train
 
 
 def test_with_neither_clock_nor_batch_count_last_ckpt_is_saved_at_every_epoch_end(tmp_path):
-    steps = []
-
-    class Spy(AtomicCheckpointIO):
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            steps.append(checkpoint["global_step"])
-            super().save_checkpoint(checkpoint, path, storage_options)
-
+    io = RecordingIO()
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    tiny_trainer(tmp_path, [checkpoint], max_epochs=3, plugins=[Spy()]).fit(TinyModel())
-    assert steps == [8, 16, 24]
+    tiny_trainer(tmp_path, [checkpoint], max_epochs=3, plugins=[io]).fit(TinyModel())
+    assert io.steps == [8, 16, 24]
 
 
 def test_a_run_stopped_by_max_steps_mid_epoch_saves_its_last_step(tmp_path):

@@ -56,10 +56,8 @@ class SampleGrid(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
         epoch = trainer.current_epoch
-        last = is_last_epoch(trainer)
-        if (epoch + 1) % self.every_n_epochs and not last and not trainer.should_stop:
-            return
-        if last or trainer.should_stop or self._clock_allows(trainer):
+        final = is_last_epoch(trainer) or trainer.should_stop
+        if final or ((epoch + 1) % self.every_n_epochs == 0 and self._clock_allows(trainer)):
             self.write(trainer, pl_module, epoch)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
