@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from genlab.strategies import NetDDP, SeparateDDPStrategy, enable_unused_parameter_detection
 from genlab.train import build_model
+from tests.ddp_runs import SYNC, final_state, two_processes_and_one
 
-SYNC = ["+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck"]
 # Short, quiet runs of the plain GAN (no dataset recipe: DiffAugment draws differ per rank by design):
 # no metrics, grids or monitor.
 BARE = [
@@ -87,10 +86,6 @@ def test_trainer_ddp_uses_the_separate_strategy_and_lightnings_strategies_stay_a
     assert compose_cfg("trainer=ddp_cpu", "trainer.strategy=ddp_find_unused_parameters_true").trainer.strategy == "ddp_find_unused_parameters_true"
 
 
-def final_state(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-
-
 def test_two_processes_match_one_process_with_the_same_global_batch(cli, tmp_path):
     """Norm-free G and D (no batch statistics): 2 ranks x 16 images == 1 process x 32 images.
 
@@ -98,16 +93,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(cli, tmp_pat
     normalisation, LeakyReLU kinks over many steps) amplifies float summation-order noise."""
     sgd = [f"model.optimizer_{n}._target_=torch.optim.SGD" for n in "gd"] + [f"~model.optimizer_{n}.betas" for n in "gd"]
     args = [*BARE, *NORM_FREE, *sgd, "model.lr_g=0.05", "model.lr_d=0.05", "trainer.limit_train_batches=2"]
-    sync = tmp_path / "sync.json"
-    ddp = cli("train", *args, *SYNC, f"+callbacks.sync.path={sync}", "trainer=ddp_cpu", "dataset.batch_size=16", f"hydra.run.dir={tmp_path / 'ddp'}")
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one = cli("train", *args, "trainer=cpu", "dataset.batch_size=32", f"hydra.run.dir={tmp_path / 'one'}")
-    assert one.returncode == 0, one.stderr[-3000:]
-
-    report = json.loads(sync.read_text())
-    assert report["world_size"] == 2 and report["parameters"][0] == report["parameters"][1]
-    distributed, single = final_state(tmp_path / "ddp"), final_state(tmp_path / "one")
-    assert list(distributed) == list(single)  # identical checkpoint keys
+    distributed, single = two_processes_and_one(cli, tmp_path, args)
     for key, value in single.items():
         torch.testing.assert_close(distributed[key], value, rtol=1e-5, atol=1e-7, msg=key)
 

@@ -4,15 +4,13 @@ gradients; each rank draws its slice of the global batch's noise for E's step)."
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
 from genlab.train import build_model
+from tests.ddp_runs import two_processes_and_one
 
 # The plain GAN (~recipe: the digits recipe's DiffAugment draws differ per rank by design), short and
 # quiet; norm-free G, D and E (no batch statistics), device-resident data so global batches line up.
@@ -41,10 +39,6 @@ ARGS = [
 ]
 
 
-def final_state(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-
-
 def initial_encoder(compose_cfg) -> dict[str, torch.Tensor]:
     """E as genlab-train initialises it: seeded, then the dataset and the model built in train()'s order."""
     cfg = compose_cfg(*ARGS, "trainer=cpu")
@@ -55,24 +49,7 @@ def initial_encoder(compose_cfg) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow  # a 2-process and a 1-process run: 19-22 s on the shared 2-core machine
 def test_the_gan_encoder_trained_by_two_processes_matches_one_process_with_the_same_global_batch(cli, compose_cfg, tmp_path):
-    sync = tmp_path / "sync.json"
-    ddp = cli(
-        "train",
-        *ARGS,
-        "+callbacks.sync._target_=genlab.callbacks.WeightSyncCheck",
-        f"+callbacks.sync.path={sync}",
-        "trainer=ddp_cpu",
-        "dataset.batch_size=16",
-        f"hydra.run.dir={tmp_path / 'ddp'}",
-    )
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one = cli("train", *ARGS, "trainer=cpu", "dataset.batch_size=32", f"hydra.run.dir={tmp_path / 'one'}")
-    assert one.returncode == 0, one.stderr[-3000:]
-
-    report = json.loads(sync.read_text())
-    assert report["world_size"] == 2 and report["parameters"][0] == report["parameters"][1]
-    distributed, single = final_state(tmp_path / "ddp"), final_state(tmp_path / "one")
-    assert list(distributed) == list(single)
+    distributed, single = two_processes_and_one(cli, tmp_path, ARGS)
     encoder_keys = [key for key in single if key.startswith("encoder.")]
     assert encoder_keys and not any(".module." in key for key in encoder_keys)  # saved unwrapped
     initial = initial_encoder(compose_cfg)
