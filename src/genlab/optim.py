@@ -22,8 +22,8 @@ def build_optimizer(
     """`factory(params, **kwargs)`, with `fused=True` where `fuse`, the optimizer has a fused kernel for
     these parameters and the config chose neither `fused` nor `foreach`.
 
-    PyTorch's default on the CPU is a loop of small ops per tensor: for a DCGAN of width 32 an Adam
-    step takes ~700 us that way and ~260 us fused (`benchmarks/README.md`, issue 17), which at GPU
+    PyTorch's default on the CPU is a loop of small ops per tensor: for a DCGAN generator of width 32 an
+    Adam step takes ~440 us that way and ~200 us fused (`benchmarks/README.md`, issue 17), which at GPU
     step sizes is most of a step's host time. The results agree with the per-tensor loop to float
     rounding; `model.optimizer_g.fused=false` (or `foreach=...`) keeps PyTorch's choice. A resumed run
     keeps the setting its checkpoint was written with (param_groups are restored as saved).
