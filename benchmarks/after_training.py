@@ -37,6 +37,7 @@ from genlab.checkpoint import load_datamodule, load_model, read_checkpoint
 from genlab.metrics import dataset_key
 from genlab.metrics.classifier import ClassifierFeatures
 from genlab.models.gan import GAN
+from genlab.tasks.conditional import set_guidance
 from genlab.tasks.reconstruct import latent_recovery, reconstruction_error
 from genlab.tasks.score import classification_accuracy_score, completion_accuracy, label_agreement
 
@@ -48,6 +49,9 @@ FAMILIES = {
     "vae": (["model=vae", "model.nll_samples=4"], {"iterations": 100}, 30, 8),
     "cvae": (["model=cvae", "model.latent_dim=8", "model.nll_samples=4"], {"iterations": 100}, 80, 15),
     "crnn": (["experiment=pixelrnn_digits", "model.num_classes=10"], {}, 60, 16),
+    # Trained with 10% of its labels dropped (the null class), sampled with classifier-free guidance
+    # (--guidance; 1: the plain conditional model).
+    "crnn_cfg": (["experiment=pixelrnn_digits", "model.num_classes=10", "model.label_dropout=0.1"], {}, 60, 16),
     # MNIST only: twice the Row LSTM's width (hidden 64).
     "crnn_h64": (["experiment=pixelrnn_digits", "model.num_classes=10", "model.hidden=64"], {}, None, 8),
     # MNIST only: binarized once (static), a Bernoulli per pixel (the PixelRNN paper's MNIST setting).
@@ -57,7 +61,7 @@ FAMILIES = {
 }
 
 #: Families scored on conditional control only: completing unlabelled images needs each image's class.
-CONDITIONAL_ONLY = ("cvae", "crnn", "crnn_h64", "crnn_binary")
+CONDITIONAL_ONLY = ("cvae", "crnn", "crnn_cfg", "crnn_h64", "crnn_binary")
 
 
 def dataset_overrides(dataset: str, family: list[str], mnist_dir: Path) -> list[str]:
@@ -84,9 +88,10 @@ def sample_cli(ckpt: Path, out: Path, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "genlab.sample", f"ckpt_path={ckpt}", f"out={out}", *args], check=True, capture_output=True, text=True)
 
 
-def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_test: int | None = None) -> dict:
+def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_test: int | None = None, guidance: float | None = None) -> dict:
     saved = read_checkpoint(ckpt)
     model = load_model(ckpt, ckpt=saved)
+    set_guidance(model, guidance)
     datamodule, dataset_cfg = load_datamodule(saved)
     extractor = ClassifierFeatures().build(datamodule, dataset_key(dataset_cfg), cache_dir)
     images, labels = (part[:num_test] for part in datamodule.splits["test"])  # MNIST: the first num_test (CPU budget)
@@ -104,7 +109,8 @@ def score(name: str, ckpt: Path, options: dict, out: Path, cache_dir: Path, num_
         )
         result["label_agreement"] = label_agreement(model, extractor, 1000)
         result["cas"] = classification_accuracy_score(model, datamodule)
-        sample_cli(ckpt, out / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]")
+        guided = [] if guidance is None else [f"guidance={guidance}"]
+        sample_cli(ckpt, out / "labels", "labels=[0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]", *guided)
     if isinstance(model, GAN) and model.encoder is not None:  # (a VAE's encoder is another thing)
         options_e = {**options, "encoder_start": True}
         result["completion_bottom_half_encoder_start"] = completion_accuracy(model, extractor, x, labels.long(), mean_image, **options_e)
@@ -124,6 +130,7 @@ def main() -> None:
     parser.add_argument("--mnist-dir", type=Path, default=Path("../shared/data/mnist"))
     parser.add_argument("--mnist-test", type=int, default=500, help="MNIST test images scored (of 2,000); digits: all 179")
     parser.add_argument("--cache-dir", type=Path, default=Path("outputs/bench_cache"))
+    parser.add_argument("--guidance", type=float, help="a guided conditional PixelRNN's (crnn_cfg) guidance scale (default: its own, 1)")
     parser.add_argument("--runs", type=Path, default=Path("outputs/after_training_runs"), help="genlab-train run dirs (reused when present)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -140,17 +147,19 @@ def main() -> None:
             start = time.perf_counter()
             ckpt = train(run, [*overrides, *dataset_overrides(dataset, overrides, args.mnist_dir), f"trainer.max_epochs={epochs}"])
             trained = round(time.perf_counter() - start)
-            out = args.out / name if dataset == "digits" else args.out / dataset / name
+            key = name if args.guidance is None or name != "crnn_cfg" else f"{name}_g{args.guidance:g}"
+            guidance = args.guidance if name == "crnn_cfg" else None
+            out = args.out / key if dataset == "digits" else args.out / dataset / key
             result = {
                 "epochs": epochs,
                 "train_s": trained,
-                **score(name, ckpt, options, out, args.cache_dir, None if dataset == "digits" else args.mnist_test),
+                **score(name, ckpt, options, out, args.cache_dir, None if dataset == "digits" else args.mnist_test, guidance),
             }
-            print(dataset, name, json.dumps(result), flush=True)
+            print(dataset, key, json.dumps(result), flush=True)
             previous = json.loads(path.read_text()) if path.is_file() else {}
             if "digits" not in previous and previous:  # the earlier flat layout held digits only
                 previous = {"digits": previous}
-            previous.setdefault(dataset, {})[name] = result  # after every family: a later failure keeps the earlier ones
+            previous.setdefault(dataset, {})[key] = result  # after every family: a later failure keeps the earlier ones
             path.write_text(json.dumps(previous, indent=2))
 
 

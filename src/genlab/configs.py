@@ -107,6 +107,8 @@ class SampleRunConfig:
     steps: int = ranged(8, ge=2)
     labels: Optional[list[int]] = None
     label: Optional[int] = ranged(None, NON_NEGATIVE)
+    # A conditional PixelRNN's classifier-free guidance scale (null: the one it was trained with).
+    guidance: Optional[float] = ranged(None, NON_NEGATIVE)
     format: str = "npz"
 
 

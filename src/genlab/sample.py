@@ -22,7 +22,7 @@ from genlab.images import from_uint8, save_grid, to_hwc_uint8
 from genlab.models.base import GenerativeModule
 from genlab.tasks import family_entry
 from genlab.tasks.complete import COMPLETERS, gan_complete
-from genlab.tasks.conditional import default_labels, num_classes, requested_labels, sample_labelled
+from genlab.tasks.conditional import default_labels, num_classes, requested_labels, sample_labelled, set_guidance
 from genlab.tasks.folder import write_folder
 from genlab.tasks.inputs import task_images
 from genlab.tasks.interpolate import INTERPOLATORS
@@ -182,6 +182,7 @@ def sample(cfg: DictConfig) -> dict[str, Path]:
     allowed = (*TRUSTED_TARGETS, *cfg.trusted_targets)
     ckpt = read_checkpoint(cfg.ckpt_path, allowed)
     model = load_model(cfg.ckpt_path, allowed, ckpt).to(cfg.device)
+    set_guidance(model, cfg.guidance)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     return TASKS[cfg.task](cfg, model, ckpt, allowed, generator)

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from genlab.errors import ConfigError
 from genlab.models.rnn import RNN
-from genlab.nets.pixelrnn import to_index
+from genlab.nets.pixel_values import to_index
 from genlab.train import train
 
 

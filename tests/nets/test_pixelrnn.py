@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.nets.pixelrnn import BinaryOutput, PixelRNN, SoftmaxOutput, from_index, pixel_distribution, to_index
+from genlab.nets.pixel_values import BinaryOutput, SoftmaxOutput, from_index, pixel_distribution, to_index
+from genlab.nets.pixelrnn import PixelRNN
 
 
 def raster_order(channels: int, height: int, width: int) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""labels=/label= for conditional models (cGAN, conditional VAE), a clear error otherwise, and
-format=folder: labelled samples as a class-per-folder tree that dataset=image_folder reads back."""
+"""labels=/label= for conditional models (cGAN, conditional VAE and PixelRNN), a clear error otherwise,
+classifier-free guidance for the conditional PixelRNN (guidance=), and format=folder: labelled samples as a class-per-folder tree that dataset=image_folder reads back."""
 
 from __future__ import annotations
 
@@ -112,6 +112,69 @@ def test_labels_select_the_class_of_a_conditional_pixelrnn_through_genlab_sample
     ckpt = save(build(compose_cfg, *CRNN), tmp_path / "r.ckpt")
     run(compose_cfg, ckpt, tmp_path / "out", "labels=[1,9]")
     assert np.load(tmp_path / "out" / "samples.npz")["labels"].tolist() == [1, 9]
+
+
+def conditional_rnn_with_null_class(compose_cfg, *extra):
+    model = build(compose_cfg, *CRNN, "model.label_dropout=0.1", *extra)
+    with torch.no_grad():  # untrained embeddings start at zero: give the labels (and "no label") an effect
+        for embedding in [model.net.label_bias, *model.net.gate_bias]:
+            embedding.weight.normal_()
+    return model
+
+
+def test_guided_pixelrnn_samples_match_the_full_network_and_guidance_0_is_the_unconditional_model(compose_cfg, one_thread):
+    model = conditional_rnn_with_null_class(compose_cfg)
+    labels = torch.tensor([3, 7])
+    draws = {}
+    for guidance in (0.0, 1.0, 3.0):
+        model.guidance = guidance
+        draws[guidance] = model.sample(2, torch.Generator().manual_seed(0), labels=labels)
+        naive = model.sample_naive(2, torch.Generator().manual_seed(0), labels=labels)
+        torch.testing.assert_close(draws[guidance], naive, atol=0, rtol=0)
+    assert not torch.equal(draws[1.0], draws[3.0])
+    # Guidance 0 draws from the "no label" class: the same images whatever the labels asked for.
+    model.guidance = 0.0
+    null = torch.full((2,), model.net.null_label)
+    u = model._uniforms(2, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(draws[0.0], model.net.sample(u, labels=null), atol=0, rtol=0)
+
+
+def test_label_dropout_scores_that_fraction_of_training_images_without_their_label_and_none_at_evaluation(compose_cfg, one_thread):
+    model = build(compose_cfg, *CRNN, "model.label_dropout=0.5")
+    assert model.net.label_bias.num_embeddings == 11  # ten classes and "no label"
+    x, y = torch.rand(64, 1, 8, 8) * 2 - 1, torch.arange(64) % 10
+    model.batch_labels = y
+    torch.manual_seed(0)
+    trained = model.train().nll(x)
+    torch.manual_seed(0)
+    dropped = torch.rand(64) < 0.5
+    assert 16 < int(dropped.sum()) < 48
+    expected = -model.net.log_prob(x, torch.where(dropped, model.net.null_label, y))
+    torch.testing.assert_close(trained, expected)
+    torch.testing.assert_close(model.eval().nll(x), -model.net.log_prob(x, y))
+
+
+def test_guidance_without_a_null_class_or_labels_is_refused_in_one_sentence(compose_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="model.label_dropout=0.1: only a class-conditional PixelRNN drops labels"):
+        build(compose_cfg, "experiment=pixelrnn_digits", "model.hidden=8", "model.layers=2", "model.label_dropout=0.1")
+    with pytest.raises(
+        ConfigError, match="guidance=3.0: classifier-free guidance needs a class-conditional PixelRNN trained with model.label_dropout"
+    ):
+        build(compose_cfg, *CRNN, "model.guidance=3")
+    plain = save(build(compose_cfg, *CRNN), tmp_path / "r.ckpt")
+    with pytest.raises(ConfigError, match="guidance=2.0: classifier-free guidance needs"):
+        run(compose_cfg, plain, tmp_path / "out", "labels=[1]", "guidance=2")
+    vae = save(build(compose_cfg, *CVAE), tmp_path / "v.ckpt")
+    with pytest.raises(ConfigError, match="guidance=2.0: classifier-free guidance is a class-conditional PixelRNN's"):
+        run(compose_cfg, vae, tmp_path / "out", "labels=[1]", "guidance=2")
+
+
+def test_genlab_sample_guidance_changes_a_guided_pixelrnns_draws(compose_cfg, tmp_path):
+    ckpt = save(conditional_rnn_with_null_class(compose_cfg), tmp_path / "g.ckpt")
+    for name, guidance in [("plain", "1"), ("guided", "3")]:
+        run(compose_cfg, ckpt, tmp_path / name, "labels=[1,9,4]", f"guidance={guidance}")
+    plain, guided = (np.load(tmp_path / d / "samples.npz")["images"] for d in ("plain", "guided"))
+    assert plain.shape == guided.shape == (3, 8, 8, 1) and not np.array_equal(plain, guided)
 
 
 def test_classification_accuracy_score_of_an_untrained_conditional_model_is_near_chance_beside_real_data(compose_cfg, one_thread):

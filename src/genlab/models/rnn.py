@@ -42,15 +42,39 @@ class RNN(LikelihoodModule):
         monitor: str | None = "val/nll",
         # > 0: class-conditional PixelRNN (a per-class bias in every layer); the dataset's classes.
         num_classes: Annotated[int, NON_NEGATIVE] = 0,
+        # Conditional only. label_dropout: the fraction of training images whose label is replaced by
+        # a learned "no label" class, so one net models p(x) beside p(x | class); guidance: the
+        # classifier-free guidance scale its samples are drawn with (1: p(x | class) itself; > 1
+        # needs label_dropout > 0). genlab-sample guidance=W changes it for a trained model.
+        label_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+        guidance: Annotated[float, NON_NEGATIVE] = 1.0,
     ) -> None:
         super().__init__(optimizer=optimizer, lr=lr, monitor=monitor)
-        conditional = {"num_classes": num_classes} if num_classes else {}
+        if label_dropout and not num_classes:
+            raise ConfigError(f"model.label_dropout={label_dropout}: only a class-conditional PixelRNN drops labels; set model.num_classes")
+        conditional = {"num_classes": num_classes, "null_class": label_dropout > 0} if num_classes else {}
         self.net = net(channels=channels, levels=levels, hidden=hidden, layers=layers, **conditional)
         self.image_size, self.channels, self.levels = image_size, channels, levels
         # num_classes > 0: class-conditional (a per-class bias in every layer); batch_labels holds the
         # labels of the batch being scored, since the likelihood terms take images only.
-        self.num_classes = num_classes
+        self.num_classes, self.label_dropout = num_classes, label_dropout
+        self.guidance = guidance
         self.batch_labels: Tensor | None = None
+
+    @property
+    def guidance(self) -> float:
+        """The classifier-free guidance scale samples and completions are drawn with."""
+        return self._guidance
+
+    @guidance.setter
+    def guidance(self, value: float) -> None:
+        guidable = self.num_classes and self.net.null_label is not None
+        if value != 1.0 and not guidable:
+            raise ConfigError(
+                f"guidance={value}: classifier-free guidance needs a class-conditional PixelRNN trained with "
+                "model.label_dropout > 0 (e.g. 0.1: its unconditional half); this one samples with guidance 1 only"
+            )
+        self._guidance = float(value)
 
     def setup(self, stage: str) -> None:
         # Fail at start-up, not after an epoch, if `levels` cannot represent the data.
@@ -60,8 +84,15 @@ class RNN(LikelihoodModule):
 
     # -- likelihood (nats per image) ----------------------------------------------------------------
     def nll(self, x: Tensor) -> Tensor:
-        """-log p(x) per image, exact (shape N); conditional: -log p(x | its label)."""
-        return -self.net.log_prob(x, self.batch_labels if self.num_classes else None)
+        """-log p(x) per image, exact (shape N); conditional: -log p(x | its label).
+
+        Training with label_dropout: that fraction of the labels is the null class (-log p(x) there).
+        """
+        labels = self.batch_labels if self.num_classes else None
+        if labels is not None and self.training and self.label_dropout:
+            dropped = torch.rand(len(labels), device=labels.device) < self.label_dropout
+            labels = torch.where(dropped, self.net.null_label, labels)
+        return -self.net.log_prob(x, labels)
 
     def _labels(self, n: int, labels: Tensor | None) -> Tensor | None:
         """Conditional: `labels` (default 0..K-1 cycling) on this device; unconditional: None."""
@@ -79,7 +110,7 @@ class RNN(LikelihoodModule):
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """n images drawn pixel by pixel, carrying the Row LSTM state from row to row."""
         with evaluating(self.net):
-            return self.net.sample(self._uniforms(n, generator), labels=self._labels(n, labels))
+            return self.net.sample(self._uniforms(n, generator), labels=self._labels(n, labels), guidance=self.guidance)
 
     @torch.no_grad()
     def complete(self, x: Tensor, known: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
@@ -95,14 +126,15 @@ class RNN(LikelihoodModule):
             raise ConfigError("task=complete: a class-conditional PixelRNN needs each image's class, which unlabelled inputs lack")
         with evaluating(self.net):
             u = self._uniforms(len(x), generator)
-            drawn = self.net.sample(u, given=x.to(self.device), known=known.to(self.device), labels=self._labels(len(x), labels))
+            labels = self._labels(len(x), labels)
+            drawn = self.net.sample(u, given=x.to(self.device), known=known.to(self.device), labels=labels, guidance=self.guidance)
         return torch.where(known.to(drawn.device), x.to(drawn.device), drawn)
 
     @torch.no_grad()
     def sample_naive(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """The same draws as `sample`, re-running the whole network for every pixel (slow; for tests)."""
         with evaluating(self.net):
-            return self.net.sample_naive(self._uniforms(n, generator), labels=self._labels(n, labels))
+            return self.net.sample_naive(self._uniforms(n, generator), labels=self._labels(n, labels), guidance=self.guidance)
 
 
 def check_levels(levels: int, datamodule: ImageData) -> None:

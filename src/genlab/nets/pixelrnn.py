@@ -16,7 +16,9 @@ g <= g'. So group g at (i, j) sees image channels < g there, and the logits for 
 from group c. Rows above are fully visible, which is why the state-to-state conv needs no mask.
 
 Sampling carries the LSTM's row state: within row i, a pixel needs only its own column of every
-layer, given h[i-1] and c[i-1] of the finished row (see `PixelRNN.sample`).
+layer, given h[i-1] and c[i-1] of the finished row (see `PixelRNN.sample`). A class-conditional
+net adds a learned per-class bias to every layer and may sample with classifier-free guidance
+(`guide`). The per-pixel output distributions live in genlab.nets.pixel_values.
 """
 
 from __future__ import annotations
@@ -27,54 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-# -- output distributions (per pixel and channel, over `levels` values) ----------------------------
-class BinaryOutput:
-    """Binary pixels: one logit per channel, p(x = 1) = sigmoid(logit)."""
-
-    levels = 2
-    logits_per_channel = 1
-
-    def log_prob(self, index: Tensor, logits: Tensor) -> Tensor:
-        """index: N x C x H x W in {0, 1}; logits: N x C x 1 x H x W -> log p per image (N)."""
-        return -F.binary_cross_entropy_with_logits(logits[:, :, 0], index.to(logits.dtype), reduction="none").flatten(1).sum(1)
-
-    def sample(self, logits: Tensor, u: Tensor) -> Tensor:
-        """logits: ... x 1, u: ... uniforms in [0, 1) -> level indices (inverse CDF, so draws are reproducible)."""
-        return (u < torch.sigmoid(logits[..., 0])).long()
-
-
-class SoftmaxOutput:
-    """`levels` values per channel: a softmax over levels logits (256 for 8-bit images)."""
-
-    def __init__(self, levels: int) -> None:
-        self.levels = self.logits_per_channel = levels
-
-    def log_prob(self, index: Tensor, logits: Tensor) -> Tensor:
-        # cross_entropy wants the class dimension second: N x K x C x H x W.
-        return -F.cross_entropy(logits.transpose(1, 2), index, reduction="none").flatten(1).sum(1)
-
-    def sample(self, logits: Tensor, u: Tensor) -> Tensor:
-        cdf = torch.softmax(logits, dim=-1).cumsum(-1)
-        return (cdf < u.unsqueeze(-1)).sum(-1).clamp(max=self.levels - 1)
-
-
-def pixel_distribution(levels: int) -> BinaryOutput | SoftmaxOutput:
-    """Bernoulli for binary data (levels = 2, a sigmoid as in the paper), else a levels-way softmax."""
-    if levels < 2:
-        raise ValueError(f"levels={levels}: need at least 2")
-    return BinaryOutput() if levels == 2 else SoftmaxOutput(levels)
-
-
-def to_index(x: Tensor, levels: int) -> Tensor:
-    """Images in [-1, 1] -> level indices 0 .. levels - 1."""
-    return torch.round((x + 1) / 2 * (levels - 1)).long().clamp(0, levels - 1)
-
-
-def from_index(index: Tensor, levels: int) -> Tensor:
-    """Level indices -> images in [-1, 1]."""
-    return index.float() / (levels - 1) * 2 - 1
-
+from genlab.nets.pixel_values import from_index, pixel_distribution, to_index
 
 # -- masked convolutions ---------------------------------------------------------------------------
 MaskType = Literal["A", "B"]  # A: the first layer (a pixel never sees itself); B: every later layer
@@ -162,7 +117,14 @@ class PixelRNN(nn.Module):
     """
 
     def __init__(
-        self, channels: int = 1, levels: int = 256, hidden: int = 32, layers: int = 4, head_hidden: int | None = None, num_classes: int = 0
+        self,
+        channels: int = 1,
+        levels: int = 256,
+        hidden: int = 32,
+        layers: int = 4,
+        head_hidden: int | None = None,
+        num_classes: int = 0,
+        null_class: bool = False,
     ) -> None:
         super().__init__()
         head_hidden = head_hidden or 2 * hidden
@@ -179,9 +141,13 @@ class PixelRNN(nn.Module):
         # Class-conditional (as in conditional PixelCNN): a learned per-class bias on the first
         # layer's maps and on every Row LSTM layer's gates. A bias does not depend on any pixel, so
         # the masks' raster order is untouched.
+        # `null_class`: one more embedding row, "no label" (index num_classes), for classifier-free
+        # guidance: trained on images whose label was dropped, it gives p(x) beside p(x | class).
         self.num_classes = num_classes
-        self.label_bias = nn.Embedding(num_classes, 2 * hidden) if num_classes else None
-        self.gate_bias = nn.ModuleList(nn.Embedding(num_classes, 4 * hidden) for _ in range(layers)) if num_classes else None
+        self.null_label = num_classes if num_classes and null_class else None
+        rows = num_classes + int(self.null_label is not None)
+        self.label_bias = nn.Embedding(rows, 2 * hidden) if num_classes else None
+        self.gate_bias = nn.ModuleList(nn.Embedding(rows, 4 * hidden) for _ in range(layers)) if num_classes else None
         for embedding in [self.label_bias, *(self.gate_bias or [])]:
             if embedding is not None:
                 nn.init.zeros_(embedding.weight)
@@ -211,6 +177,28 @@ class PixelRNN(nn.Module):
         return self.distribution.log_prob(to_index(x, self.levels), self(x, labels))
 
     # -- sampling ---------------------------------------------------------------------------------
+    # Classifier-free guidance (Ho & Salimans 2022; for autoregressive models as in Parti): a guided
+    # sampler runs the batch twice, [with its labels; with the null label], and draws each value
+    # from logits_uncond + guidance * (logits_cond - logits_uncond), i.e. p(x|y)^w p(x)^(1-w)
+    # renormalised per value. guidance 1 is the plain conditional model, 0 the unconditional one,
+    # > 1 sharpens towards what distinguishes the class. Raw logits combine like log-probabilities:
+    # each softmax's normaliser is a constant over the levels.
+    def guided_labels(self, labels: Tensor | None, guidance: float) -> Tensor | None:
+        """`labels` for an unguided draw; [labels; null labels] for a guided one."""
+        if guidance == 1.0:
+            return labels
+        if self.null_label is None or labels is None:
+            raise ValueError("guidance != 1 needs a class-conditional PixelRNN with a null class (trained with label dropout)")
+        return torch.cat([labels, torch.full_like(labels, self.null_label)])
+
+    @staticmethod
+    def guide(logits: Tensor, guidance: float) -> Tensor:
+        """Logits of the guided draw from those of a [conditional; unconditional] batch."""
+        if guidance == 1.0:
+            return logits
+        conditional, unconditional = logits.chunk(2)
+        return unconditional + guidance * (conditional - unconditional)
+
     def _draw(self, logits: Tensor, u: Tensor, given: Tensor | None, known: Tensor | None, index: tuple[int, int, int]) -> Tensor:
         """Pixel `index` = (c, i, j): drawn from `logits` with `u`, or the given value where `known`."""
         value = from_index(self.distribution.sample(logits, u[(slice(None), *index)]), self.levels)
@@ -219,48 +207,58 @@ class PixelRNN(nn.Module):
         return torch.where(known[(slice(None), *index)], given[(slice(None), *index)].to(value.dtype), value)
 
     @torch.no_grad()
-    def sample_naive(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+    def sample_naive(
+        self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None, guidance: float = 1.0
+    ) -> Tensor:
         """Reference sampler: the full network over the whole canvas for every pixel and channel.
 
         u: N x C x H x W uniforms in [0, 1) (the random draws); returns images in [-1, 1].
         `given`/`known` (completion): pixels where the bool mask `known` is set are copied from
         `given` instead of drawn, so every later pixel in raster order is conditioned on them.
+        `guidance`: classifier-free guidance (see `guide`); the canvas is then held twice.
         """
         n, channels, height, width = u.shape
-        x = u.new_zeros(n, channels, height, width)
+        labels = self.guided_labels(labels, guidance)
+        copies = 1 if guidance == 1.0 else 2
+        x = u.new_zeros(n * copies, channels, height, width)
         for i in range(height):
             for j in range(width):
                 for c in range(channels):
-                    logits = self(x, labels)[:, c, :, i, j]
-                    x[:, c, i, j] = self._draw(logits, u, given, known, (c, i, j))
-        return x
+                    logits = self.guide(self(x, labels)[:, c, :, i, j], guidance)
+                    x[:, c, i, j] = self._draw(logits, u, given, known, (c, i, j)).repeat(copies)
+        return x[:n]
 
     @torch.no_grad()
-    def sample(self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+    def sample(
+        self, u: Tensor, given: Tensor | None = None, known: Tensor | None = None, labels: Tensor | None = None, guidance: float = 1.0
+    ) -> Tensor:
         """Same draws as `sample_naive`, computing only pixel (i, j)'s column of every layer.
 
         Row i needs h[i-1], c[i-1] of each layer (kept from the finished row) and, along the row,
         each layer's input at (i, j-1) and (i, j) and the canvas in the 7x7 window above and left.
-        `given`/`known`: as in `sample_naive`; `labels`: the classes of a class-conditional net.
+        `given`/`known`: as in `sample_naive`; `labels`: the classes of a class-conditional net;
+        `guidance`: classifier-free guidance (see `guide`; the batch runs twice).
         """
-        first_bias, gate_biases = self.biases(labels)
+        first_bias, gate_biases = self.biases(self.guided_labels(labels, guidance))
+        copies = 1 if guidance == 1.0 else 2
         n, channels, height, width = u.shape
+        rows = n * copies  # the batch the network runs on
         hid, k = self.hidden, self.distribution.logits_per_channel
         r = self.first.kernel_size[0] // 2
-        canvas = u.new_zeros(n, channels, height + 2 * r, width + 2 * r)  # zero padding as in the conv
+        canvas = u.new_zeros(rows, channels, height + 2 * r, width + 2 * r)  # zero padding as in the conv
         first_w = self.first.masked_weight()
         # Per layer: input-to-state taps at columns j-1 and j as one matrix (the j+1 tap is masked).
         i2s_w = [layer.input_to_state.masked_weight()[:, :, 0, :2].flatten(1) for layer in self.layers]
         out_w = [layer.output.masked_weight()[:, :, 0, 0] for layer in self.layers]
         head_w = [conv.masked_weight()[:, :, 0, 0] for conv in self.head]
-        h_prev = [u.new_zeros(n, hid, width) for _ in self.layers]
-        c_prev = [u.new_zeros(n, hid, width) for _ in self.layers]
+        h_prev = [u.new_zeros(rows, hid, width) for _ in self.layers]
+        c_prev = [u.new_zeros(rows, hid, width) for _ in self.layers]
         for i in range(height):
             state_gates = [layer.state_to_state(h) for layer, h in zip(self.layers, h_prev)]
             # Each layer's input along row i, with one zero column on the left for the j-1 tap.
-            inputs = [u.new_zeros(n, 2 * hid, width + 1) for _ in self.layers]
-            h_row = [u.new_zeros(n, hid, width) for _ in self.layers]
-            c_row = [u.new_zeros(n, hid, width) for _ in self.layers]
+            inputs = [u.new_zeros(rows, 2 * hid, width + 1) for _ in self.layers]
+            h_row = [u.new_zeros(rows, hid, width) for _ in self.layers]
+            c_row = [u.new_zeros(rows, hid, width) for _ in self.layers]
             for j in range(width):
                 # Recompute the column once per channel: group c's maps see channels < c of (i, j).
                 for c in range(channels):
@@ -278,7 +276,7 @@ class PixelRNN(nn.Module):
                         h = h + F.linear(h_new, out_w[li], layer.output.bias)
                     for w, conv in zip(head_w, self.head):
                         h = F.linear(F.relu(h), w, conv.bias)
-                    logits = h.view(n, channels, k)[:, c]
-                    canvas[:, c, i + r, j + r] = self._draw(logits, u, given, known, (c, i, j))
+                    logits = self.guide(h.view(rows, channels, k)[:, c], guidance)
+                    canvas[:, c, i + r, j + r] = self._draw(logits, u, given, known, (c, i, j)).repeat(copies)
             h_prev, c_prev = h_row, c_row
-        return canvas[:, :, r : r + height, r : r + width].contiguous()
+        return canvas[:n, :, r : r + height, r : r + width].contiguous()

@@ -1,5 +1,6 @@
 """Class-conditional sampling: `labels=[3,3,7]` (one sample each) or `label=3` (every sample), for any
-model with `num_classes > 0` (cGAN, the conditional VAE); a clear error for an unconditional one."""
+model with `num_classes > 0` (cGAN, the conditional VAE and PixelRNN); a clear error for an
+unconditional one. `guidance=W`: a conditional PixelRNN's classifier-free guidance scale."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ def requested_labels(cfg: Any, model: Any) -> Tensor | None:
     if len(labels) == 0 or int(labels.min()) < 0 or int(labels.max()) >= k:
         raise ConfigError(f"{key}={cfg.labels if cfg.labels is not None else cfg.label}: labels must be in 0..{k - 1} (the model's {k} classes)")
     return labels
+
+
+def set_guidance(model: Any, guidance: float | None) -> None:
+    """genlab-sample guidance=W: the classifier-free guidance scale, for a model that samples with one."""
+    if guidance is None:
+        return
+    if not hasattr(model, "guidance"):
+        raise ConfigError(
+            f"guidance={guidance}: classifier-free guidance is a class-conditional PixelRNN's (trained with "
+            f"model.label_dropout > 0), not {type(model).__name__} models'; leave guidance unset"
+        )
+    model.guidance = guidance  # the model refuses a scale it cannot sample with
 
 
 def default_labels(model: Any, n: int) -> Tensor | None:
