@@ -2,7 +2,8 @@
 
 - completion of held-out digits with the bottom half removed is classified as the original's class
   more often than filling the half with the mean training image or with uniform noise;
-- the conditional VAE's samples are classified as the requested class >= 90% of the time (chance: 10%).
+- the conditional VAE's samples, and the guided conditional PixelRNN's, are classified as the
+  requested class >= 90% of the time (chance: 10%).
 Numbers for longer runs and every family: benchmarks/README.md ("After training").
 """
 
@@ -77,6 +78,21 @@ def test_conditional_vae_samples_are_classified_as_the_requested_class_90_percen
     # Classification Accuracy Score: a classifier trained on its samples alone reads most real test digits.
     scores = classification_accuracy_score(model, load_datamodule(read_checkpoint(tmp_path / "checkpoints" / "last.ckpt"))[0])
     assert 0.8 <= scores["cas"] <= scores["real"] + 0.02, scores
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_classifier_free_guidance_makes_conditional_pixelrnn_samples_carry_their_class(compose_cfg, tmp_path, cache_dir, one_thread):
+    """The 8 px conditional Row LSTM trained with 10% of its labels dropped: guided samples (scale 3)
+    are classified as the requested class >= 90% of the time, and more often than unguided ones."""
+    model, _, extractor = trained(
+        compose_cfg, tmp_path, cache_dir, "experiment=pixelrnn_digits", "model.num_classes=10", "model.label_dropout=0.1", "trainer.max_epochs=30"
+    )
+    agreement = {}
+    for guidance in (1.0, 3.0):
+        model.guidance = guidance
+        agreement[guidance] = label_agreement(model, extractor, 500)
+    assert agreement[3.0] >= 0.9 and agreement[3.0] > agreement[1.0] + 0.03, agreement
 
 
 @pytest.mark.slow
