@@ -68,8 +68,7 @@ class RNN(LikelihoodModule):
 
     @guidance.setter
     def guidance(self, value: float) -> None:
-        guidable = self.num_classes and self.net.null_label is not None
-        if value != 1.0 and not guidable:
+        if value != 1.0 and self.net.null_label is None:  # the net has a null class only if conditional
             raise ConfigError(
                 f"guidance={value}: classifier-free guidance needs a class-conditional PixelRNN trained with "
                 "model.label_dropout > 0 (e.g. 0.1: its unconditional half); this one samples with guidance 1 only"
