@@ -84,6 +84,32 @@ def test_compile_compiles_the_networks_in_place_and_keeps_checkpoint_keys(compos
     assert "generator.net.0.weight" in keys and "discriminator.head.weight" in keys
 
 
+def test_compile_mode_reaches_torch_compile_and_cuda_graph_modes_mark_every_batch_as_a_step(compose_cfg, monkeypatch):
+    modes: list[str] = []
+    real_compile = torch.compile
+
+    def compile_eagerly(fn, mode=None, **kwargs):  # record the mode, trace without code generation
+        modes.append(mode)
+        return real_compile(fn, backend="eager")
+
+    marks: list[int] = []
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    for mode, batches in (("reduce-overhead", 3), ("max-autotune-no-cudagraphs", 2)):
+        modes.clear()
+        marks.clear()
+        cfg = compose_cfg("~recipe", "model.compile=true", f"model.compile_mode={mode}", f"trainer.limit_train_batches={batches}", *QUIET)
+        train(cfg)
+        assert modes == [mode, mode]  # G and D
+        # CUDA graphs: each batch starts a new step (the last step's graph outputs may be overwritten).
+        assert len(marks) == (batches if mode == "reduce-overhead" else 0)
+
+
+def test_an_unknown_compile_mode_is_refused_naming_the_modes(compose_cfg):
+    with pytest.raises(ConfigError, match=r"model.compile_mode='fastest': expected one of .*reduce-overhead"):
+        build_model(compose_cfg("~recipe", "model.compile=true", "model.compile_mode=fastest", *QUIET))
+
+
 def test_channels_last_stores_nhwc_weights_and_trains_the_same_model():
     def fit(channels_last: bool) -> GAN:
         pl.seed_everything(0)

@@ -16,9 +16,14 @@ from torch.nn.utils.parametrizations import _SpectralNorm
 from torch.optim.swa_utils import AveragedModel
 
 from genlab.contracts import ImageData
+from genlab.errors import ConfigError
 from genlab.metrics.streams import MetricStream
 from genlab.optim import build_optimizer
 from genlab.scalars import record_training_scalars
+
+#: torch.compile's modes (`model.compile_mode`), and those that capture CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 class GenerativeModule(pl.LightningModule):
@@ -30,7 +35,9 @@ class GenerativeModule(pl.LightningModule):
 
     Options for the networks named in `ddp_modules` (GAN, CycleGAN), applied when fitting starts:
     `compile` compiles each in place (`nn.Module.compile`: no `_orig_mod.` in checkpoint keys), not
-    the LightningModule; `channels_last` stores 4-D weights in channels-last memory format (convolutions
+    the LightningModule, in torch.compile's `compile_mode` (one of COMPILE_MODES; "reduce-overhead"
+    replays each network's kernels as CUDA graphs, for GPU steps short enough that launching kernels
+    from Python is the cost, and marks every training batch as a new step); `channels_last` stores 4-D weights in channels-last memory format (convolutions
     then run NHWC); `grad_clip > 0` clips each optimizer's gradient norm after AMP unscaling
     (Trainer's `gradient_clip_val` is unavailable in manual optimization).
     """
@@ -50,10 +57,14 @@ class GenerativeModule(pl.LightningModule):
         grad_clip: float = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
+        compile_mode: str = "default",
     ) -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"model.compile_mode={compile_mode!r}: expected one of torch.compile's modes {', '.join(COMPILE_MODES)}")
         self.monitor = monitor
         self.grad_clip, self.compile_nets, self.channels_last = grad_clip, compile, channels_last
+        self.compile_mode = compile_mode
         self.genlab_config: dict[str, Any] | None = None
 
     def setup(self, stage: str) -> None:
@@ -65,7 +76,17 @@ class GenerativeModule(pl.LightningModule):
             self.to(memory_format=torch.channels_last)  # every 4-D parameter and buffer, EMA copies too
         if self.compile_nets:
             for name in self.ddp_modules:
-                self.get_submodule(name).compile()
+                self.get_submodule(name).compile(mode=self.compile_mode)
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the compiled networks replay CUDA graphs (their outputs live in memory the next replay reuses)."""
+        return self.compile_nets and self.compile_mode in CUDA_GRAPH_MODES
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # CUDA graph trees otherwise cannot tell a new step from more calls within the last one.
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
 
     def make_optimizer(self, factory: Any, params: Any, **kwargs: Any) -> torch.optim.Optimizer:
         """The configured optimizer on its fused kernel (genlab.optim), except with mixed precision and
@@ -120,8 +141,6 @@ class GenerativeModule(pl.LightningModule):
         """
         unused = sorted(key for key, value in options.items() if value is not None)
         if unused:
-            from genlab.errors import ConfigError
-
             raise ConfigError(f"{', '.join(unused)}: not used by {type(self).__name__} models; leave unset")
         chunks = [self.sample(min(batch_size, num_samples - start), generator=generator).cpu() for start in range(0, num_samples, batch_size)]
         return {"images": torch.cat(chunks)}

@@ -59,7 +59,7 @@ class CycleGAN(GenerativeModule):
     `generator` and `discriminator` build one net each per call (Hydra `_partial_` configs), so both
     directions get the same architecture and independent weights. `gan_loss` scores discriminator
     outputs (LSGAN by default): an `AdversarialLoss`, or its name in `genlab.losses.ADVERSARIAL_LOSSES`. The identity loss weight is relative:
-    `lambda_identity * lambda_B * |G_A(b) - b|`. `grad_clip`, `compile` and `channels_last`: see
+    `lambda_identity * lambda_B * |G_A(b) - b|`. `grad_clip`, `compile`, `compile_mode` and `channels_last`: see
     GenerativeModule (they act on all four networks).
     """
 
@@ -91,8 +91,9 @@ class CycleGAN(GenerativeModule):
         grad_clip: Annotated[float, NON_NEGATIVE] = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
+        compile_mode: str = "default",
     ) -> None:
-        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
+        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last, compile_mode=compile_mode)
         if pool_size < 0 or n_epochs < 0 or n_epochs_decay < 0:
             raise ConfigError(f"model.pool_size={pool_size}, n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}: none may be negative")
         self.automatic_optimization = False

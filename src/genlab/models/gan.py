@@ -37,7 +37,7 @@ class GAN(GenerativeModule):
     and generated, in both players' steps (see genlab.augment). Spectral normalisation is a net
     option (`spectral_norm` of the generator/discriminator configs).
 
-    `grad_clip`, `compile` and `channels_last`: see GenerativeModule.
+    `grad_clip`, `compile`, `compile_mode` and `channels_last`: see GenerativeModule.
     `encoder` (None: off): a net E(x) -> z trained after every G step on ||E(G(z)) - z||^2 with its
     own optimizer (optimizer_g's settings at `lr_e`; see genlab.models.gan_encoder); it maps real
     images to latent codes (genlab-sample task=reconstruct, and a start for GAN completion).
@@ -62,6 +62,7 @@ class GAN(GenerativeModule):
         grad_clip: Annotated[float, NON_NEGATIVE] = 0.0,
         compile: bool = False,  # noqa: A002 - the config key's name
         channels_last: bool = False,
+        compile_mode: str = "default",
         r1_gamma: Annotated[float, NON_NEGATIVE] = 0.0,
         r2_gamma: Annotated[float, NON_NEGATIVE] = 0.0,
         reg_every: Annotated[int, AT_LEAST_1] = 1,
@@ -70,7 +71,7 @@ class GAN(GenerativeModule):
         encoder: nn.Module | None = None,
         lr_e: Annotated[float, POSITIVE] = 1e-3,
     ) -> None:
-        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last)
+        super().__init__(monitor=monitor, grad_clip=grad_clip, compile=compile, channels_last=channels_last, compile_mode=compile_mode)
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -111,9 +112,11 @@ class GAN(GenerativeModule):
         """n images from the EMA generator (the raw generator when EMA is off), in eval mode."""
         z = self.noise(n, generator)
         labels = self.sample_labels(n) if labels is None else labels
-        net = self.generator_ema.module if self.generator_ema is not None else self.generator
+        net = self.generator_ema.module if self.generator_ema is not None else self.generator  # EMA is never compiled
         with evaluating(net):
-            return net(z, labels)
+            images = net(z, labels)
+        # A CUDA graph's next replay overwrites this output: callers may keep several batches.
+        return images.clone() if net is self.generator and self.cuda_graphs else images
 
     # -- training -------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
