@@ -67,6 +67,14 @@ class GenerativeModule(pl.LightningModule):
         self.compile_mode = compile_mode
         self.genlab_config: dict[str, Any] | None = None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook it calls, ~50 times a batch; nn.Module's
+        # __setattr__ looks for parameters, modules and buffers first (~1.2 us a set; 0.1 us here).
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def setup(self, stage: str) -> None:
         if stage != "fit":
             return
