@@ -21,10 +21,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from genlab.configs import config_dir
+from genlab.configs import compose_config
 from genlab.errors import instantiate
 from genlab.losses import ADVERSARIAL_LOSSES
 from genlab.models.cyclegan import ImagePool
@@ -48,10 +46,8 @@ FAMILIES: dict[str, list[str]] = {
 
 
 def build(family: str, batch_size: int | None, *extra: str) -> tuple[Any, Any]:
-    GlobalHydra.instance().clear()
     overrides = FAMILIES[family] + ([f"dataset.batch_size={batch_size}"] if batch_size and family != "cyclegan" else []) + list(extra)
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_config("train", overrides)
     torch.manual_seed(0)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")

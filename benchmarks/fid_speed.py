@@ -14,10 +14,9 @@ import json
 import time
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from genlab.configs import config_dir
+from genlab.configs import compose_config
 from genlab.errors import instantiate
 from genlab.metrics import SampleMetrics, build_extractor, dataset_key
 
@@ -29,17 +28,16 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "experiment=dcgan_mnist",
-                f"dataset.data_dir={args.data_dir}",
-                "dataset.train_split=t10k",
-                f"paths.cache_dir={args.cache_dir}",
-                "hydra.run.dir=.",
-            ],
-        )
+    cfg = compose_config(
+        "train",
+        [
+            "experiment=dcgan_mnist",
+            f"dataset.data_dir={args.data_dir}",
+            "dataset.train_split=t10k",
+            f"paths.cache_dir={args.cache_dir}",
+            "hydra.run.dir=.",
+        ],
+    )
     dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True)
     datamodule, model = instantiate(cfg.dataset), instantiate(cfg.model).eval()
     key = dataset_key(dataset_cfg)

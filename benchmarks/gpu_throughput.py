@@ -84,7 +84,7 @@ class RandomImages(InMemoryImageDataModule):
 
 
 class Utilisation:
-    """Mean GPU utilisation (NVML's percentage of time a kernel ran) sampled every 20 ms while open."""
+    """Mean GPU utilisation (NVML's percentage of time a kernel ran) sampled every 20 ms from start to stop."""
 
     def __init__(self, device: torch.device) -> None:
         self.device, self.samples, self._stop = device, [], threading.Event()
@@ -94,12 +94,11 @@ class Utilisation:
         while not self._stop.wait(0.02):
             self.samples.append(torch.cuda.utilization(self.device))
 
-    def __enter__(self) -> Utilisation:
+    def start(self) -> None:
         if self.device.type == "cuda":
             self._thread.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -126,7 +125,7 @@ class Window:
         self.done += 1
         if self.done == self.warmup:
             self.sync()
-            self.util.__enter__()
+            self.util.start()
             if self.profile:
                 self.profile.enable()
             self.start = time.perf_counter()
@@ -135,7 +134,7 @@ class Window:
             self.seconds = time.perf_counter() - self.start
             if self.profile:
                 self.profile.disable()
-            self.util.__exit__()
+            self.util.stop()
             return True
         return False
 
@@ -213,11 +212,8 @@ def plain_loop(dm: RandomImages, window: Window, bf16=False, channels_last=False
 
 def genlab_loop(dm: RandomImages, window: Window, bf16=False, channels_last=False, resident=False, compile=None, bare=False) -> None:  # noqa: A002
     """What genlab-train builds (the FID callback left out), on `dm`; `bare`: no callbacks, logger or progress bar."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     from genlab.callbacks import AtomicCheckpointIO
-    from genlab.configs import config_dir
+    from genlab.configs import compose_config
     from genlab.errors import instantiate
     from genlab.train import build_model, instantiate_group
 
@@ -242,10 +238,7 @@ def genlab_loop(dm: RandomImages, window: Window, bf16=False, channels_last=Fals
         "++trainer.enable_model_summary=false",
         *(["trainer.enable_progress_bar=false", "++trainer.enable_checkpointing=false"] if bare else []),
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    GlobalHydra.instance().clear()
+    cfg = compose_config("train", overrides)
     model = build_model(cfg)
     nets = make_nets(dm.image_size)
     model.generator.load_state_dict(nets[0].state_dict())  # the same start as the plain loop

@@ -142,11 +142,8 @@ def genlab_default(
 ) -> float:
     """What genlab-train builds from its default config (the FID callback left out), same nets;
     `extra`: more overrides (`--ablate` leaves out one callback or the logger at a time)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     from genlab.callbacks import AtomicCheckpointIO, SampleGrid
-    from genlab.configs import config_dir
+    from genlab.configs import compose_config, config_dir
     from genlab.errors import instantiate
     from genlab.train import build_model, instantiate_group
 
@@ -165,10 +162,7 @@ def genlab_default(
         "++trainer.enable_model_summary=false",
         *extra,
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    GlobalHydra.instance().clear()
+    cfg = compose_config("train", overrides)
     model = build_model(cfg)
     model.generator.load_state_dict(make_nets(width, dm.image_size)[0].state_dict())  # the same start as the others
     timer = Timer()

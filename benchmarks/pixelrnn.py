@@ -22,23 +22,16 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from genlab.configs import config_dir
+from genlab.configs import compose_config
 from genlab.images import save_grid
 
 PAPER_NLL = {"PixelRNN Diagonal BiLSTM, 7 layers (paper, 50k training images)": 79.20}
 
 
 def compose_experiment(experiment: str, data_dir: Path, *overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[f"experiment={experiment}", f"dataset.data_dir={data_dir}", "dataset.train_split=t10k", *overrides],
-        )
+    return compose_config("train", [f"experiment={experiment}", f"dataset.data_dir={data_dir}", "dataset.train_split=t10k", *overrides])
 
 
 def train_for(experiment: str, data_dir: Path, minutes: float, out: Path) -> tuple[pl.LightningModule, pl.LightningDataModule, dict]:

@@ -25,10 +25,9 @@ import math
 import time
 
 import torch
-from hydra import compose, initialize_config_dir
 from torch import Tensor, nn
 
-from genlab.configs import config_dir, register_configs
+from genlab.configs import compose_config, register_configs
 from genlab.errors import instantiate
 from genlab.train import build_model
 
@@ -118,8 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_configs()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["model=vae", *args.overrides])
+    cfg = compose_config("train", ["model=vae", *args.overrides])
     torch.manual_seed(42)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")

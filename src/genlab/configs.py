@@ -14,20 +14,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING
 
 from genlab import schemas as generated_schemas
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, SEED, Range, check_ranges, ranged
 from genlab.schemas import dataset_schemas, model_schemas, net_schemas
 
-__all__ = ["Range", "check_ranges", "config_dir", "ranged", "register_configs"]
+__all__ = ["Range", "check_ranges", "compose_config", "config_dir", "ranged", "register_configs"]
 
 
 def config_dir() -> Path:
     """The Hydra config tree: inside the installed package, or conf/ at the top of a source checkout."""
     packaged = Path(__file__).parent / "conf"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_config(name: str = "train", overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """genlab's config `name` composed with `overrides` outside a Hydra app (scripts, benchmarks);
+    Hydra's global state is left as found (cleared before and after)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides))
+    GlobalHydra.instance().clear()
+    return cfg
 
 
 # -- trainer ----------------------------------------------------------------------------------------
