@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import _SpectralNorm
 from torch.optim.swa_utils import AveragedModel
 
+from genlab import dispatch
 from genlab.contracts import ImageData
 from genlab.errors import ConfigError
 from genlab.metrics.streams import MetricStream
@@ -76,6 +77,7 @@ class GenerativeModule(pl.LightningModule):
             super().__setattr__(name, value)
 
     def setup(self, stage: str) -> None:
+        dispatch.install()  # Lightning's hooks without per-call profiler costs unless profiling (genlab.dispatch)
         if stage != "fit":
             return
         if self.fit_validation_batches is not None and self.trainer.limit_val_batches != 0:  # 0: validation is off

@@ -80,6 +80,7 @@ class RNN(LikelihoodModule):
         datamodule = self.trainer.datamodule
         if isinstance(datamodule, ImageData):
             check_levels(self.levels, datamodule)
+        super().setup(stage)
 
     # -- likelihood (nats per image) ----------------------------------------------------------------
     def nll(self, x: Tensor) -> Tensor:

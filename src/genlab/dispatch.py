@@ -1,0 +1,113 @@
+"""Lightning's hook dispatch without its per-call costs when nothing is profiling.
+
+Lightning calls ~8 callback hook points and ~11 module hooks per GAN batch. For every callback at
+every point, `pytorch_lightning.trainer.call._call_callback_hooks` formats a debug message and a
+profiler action name and enters the profiler's context manager, even when the profiler is the
+do-nothing `PassThroughProfiler` and the callback inherits the hook as Callback's empty method:
+~250 us per batch with genlab's default callbacks on this repository's 2-core VM, a tenth of a
+2.5 ms step (benchmarks/README.md, issue 17). On a GPU, where a small step takes well under a
+millisecond, that host time decides the speed.
+
+`install()` swaps in two functions that behave the same, hook for hook:
+
+- with a profiler (`trainer.profiler=simple|advanced|pytorch`), or while Lightning's logger is at
+  DEBUG, they hand over to Lightning's own functions, so profiles and debug logs are complete;
+- otherwise callback hooks go only to the callbacks that define them (a hook set on the instance,
+  or a method other than Callback's empty one: skipping an empty method changes nothing), and module
+  hooks are called without the profiler's context. `_current_fx_name` is set and restored as before.
+
+The callbacks defining each hook are found once per trainer and hook, and again whenever
+`trainer.callbacks` changes. `install()` is idempotent; GenerativeModule.setup calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning import Callback
+from pytorch_lightning.profilers import PassThroughProfiler
+from pytorch_lightning.trainer import call
+
+_lightning_callback_hooks = call._call_callback_hooks
+_lightning_module_hook = call._call_lightning_module_hook
+_log = logging.getLogger(call.__name__)
+
+
+def _empty(*args: Any, **kwargs: Any) -> None:
+    """The body of Callback's hooks."""
+
+
+def does_nothing(hook: Any) -> bool:
+    """Whether a function's body is empty (a docstring at most), like Callback's hooks."""
+    code, empty = getattr(hook, "__code__", None), _empty.__code__
+    return code is not None and code.co_code == empty.co_code and code.co_consts[1:] == empty.co_consts[1:]
+
+
+def defines(callback: Callback, hook_name: str) -> bool:
+    """Whether calling `callback`'s hook can do anything: set on the instance, overridden, or non-empty."""
+    if not callable(getattr(callback, hook_name)):  # Lightning skips those too (and raises if there is none)
+        return False
+    if hook_name in vars(callback):
+        return True
+    method = getattr(type(callback), hook_name, None)
+    return method is not getattr(Callback, hook_name, None) or not does_nothing(method)
+
+
+def _profiling(trainer: pl.Trainer) -> bool:
+    return type(trainer.profiler) is not PassThroughProfiler or _log.isEnabledFor(logging.DEBUG)
+
+
+def _callbacks_defining(trainer: pl.Trainer, hook_name: str) -> list[Callback]:
+    callbacks = tuple(trainer.callbacks)
+    cache = trainer.__dict__.setdefault("_genlab_hook_callbacks", {})
+    hit = cache.get(hook_name)
+    if hit is None or hit[0] != callbacks:
+        hit = cache[hook_name] = (callbacks, [cb for cb in callbacks if defines(cb, hook_name)])
+    return hit[1]
+
+
+def call_callback_hooks(trainer: pl.Trainer, hook_name: str, *args: Any, monitoring_callbacks: bool | None = None, **kwargs: Any) -> None:
+    """`pytorch_lightning.trainer.call._call_callback_hooks`, calling only callbacks that define the hook."""
+    if monitoring_callbacks is not None or _profiling(trainer):
+        return _lightning_callback_hooks(trainer, hook_name, *args, monitoring_callbacks=monitoring_callbacks, **kwargs)
+    callbacks = _callbacks_defining(trainer, hook_name)
+    pl_module = trainer.lightning_module
+    if pl_module:
+        previous = pl_module._current_fx_name
+        pl_module._current_fx_name = hook_name
+    for callback in callbacks:
+        getattr(callback, hook_name)(trainer, pl_module, *args, **kwargs)
+    if pl_module:
+        pl_module._current_fx_name = previous  # restored for nested hooks, as Lightning does
+    return None
+
+
+def call_module_hook(trainer: pl.Trainer, hook_name: str, *args: Any, pl_module: pl.LightningModule | None = None, **kwargs: Any) -> Any:
+    """`pytorch_lightning.trainer.call._call_lightning_module_hook` without the profiler's context."""
+    if _profiling(trainer):
+        return _lightning_module_hook(trainer, hook_name, *args, pl_module=pl_module, **kwargs)
+    pl_module = pl_module or trainer.lightning_module
+    if pl_module is None:
+        raise TypeError("No `LightningModule` is available to call hooks on.")
+    fn = getattr(pl_module, hook_name)
+    if not callable(fn):
+        return None
+    previous = pl_module._current_fx_name
+    pl_module._current_fx_name = hook_name
+    output = fn(*args, **kwargs)
+    pl_module._current_fx_name = previous
+    return output
+
+
+def install() -> None:
+    """Route Lightning's loops through the functions above (every loop calls them as `call.<name>`)."""
+    call._call_callback_hooks = call_callback_hooks
+    call._call_lightning_module_hook = call_module_hook
+
+
+def uninstall() -> None:
+    """Lightning's own dispatch again."""
+    call._call_callback_hooks = _lightning_callback_hooks
+    call._call_lightning_module_hook = _lightning_module_hook

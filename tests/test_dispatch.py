@@ -1,0 +1,117 @@
+"""genlab.dispatch: Lightning's hooks reach the same callbacks, in the same order, as without it."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning import Callback
+from pytorch_lightning.trainer import call
+
+from genlab import dispatch
+from genlab.errors import instantiate
+from genlab.train import build_model, instantiate_group
+
+#: Every hook Lightning's loops call on callbacks.
+HOOKS = [name for name, _ in inspect.getmembers(Callback, inspect.isfunction) if name.startswith("on_") or name in ("setup", "teardown")]
+
+
+class Recorder(Callback):
+    """Defines every hook; records each call and the module's `_current_fx_name` at that moment."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+
+def _recording(name: str):
+    def hook(self: Recorder, trainer: pl.Trainer, pl_module: pl.LightningModule, *args, **kwargs) -> None:
+        self.calls.append((name, pl_module._current_fx_name))
+
+    return hook
+
+
+for _name in HOOKS:
+    setattr(Recorder, _name, _recording(_name))
+
+
+class BatchEnds(Callback):
+    """Defines one hook only."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_train_batch_end(self, *args) -> None:
+        self.count += 1
+
+
+def fit(compose_cfg, tmp_path: Path, name: str, *callbacks: Callback, profiler: str | None = None) -> pl.LightningModule:
+    cfg = compose_cfg("debug=limit", "callbacks.sample_metrics=null", "model.monitor=null", f"paths.output_dir={tmp_path / name}")
+    pl.seed_everything(0)
+    model = build_model(cfg)
+    trainer = instantiate(
+        cfg.trainer, callbacks=[*instantiate_group(cfg.callbacks), *callbacks], logger=instantiate_group(cfg.logger), profiler=profiler
+    )
+    trainer.fit(model, datamodule=instantiate(cfg.dataset))
+    return model
+
+
+@pytest.fixture
+def lightning_dispatch(monkeypatch: pytest.MonkeyPatch):
+    """Lightning's own dispatch for the fits in a test (GenerativeModule.setup would install genlab's)."""
+    monkeypatch.setattr(dispatch, "install", lambda: None)
+    dispatch.uninstall()
+    yield monkeypatch  # .undo(): genlab's again from the next fit on
+    monkeypatch.undo()
+
+
+def test_genlab_models_install_the_dispatch_when_they_train(compose_cfg, tmp_path):
+    dispatch.uninstall()
+    fit(compose_cfg, tmp_path, "run")
+    assert call._call_callback_hooks is dispatch.call_callback_hooks
+    assert call._call_lightning_module_hook is dispatch.call_module_hook
+
+
+def test_a_fit_calls_the_same_hooks_and_trains_the_same_weights_as_lightnings_dispatch(compose_cfg, tmp_path, lightning_dispatch):
+    lightning = Recorder()
+    lightning_model = fit(compose_cfg, tmp_path, "lightning", lightning)
+    assert call._call_callback_hooks is dispatch._lightning_callback_hooks
+    lightning_dispatch.undo()
+    genlab = Recorder()
+    genlab_model = fit(compose_cfg, tmp_path, "genlab", genlab)
+    assert call._call_callback_hooks is dispatch.call_callback_hooks
+    assert len(lightning.calls) > 90 and genlab.calls == lightning.calls
+    for (name, before), after in zip(lightning_model.state_dict().items(), genlab_model.state_dict().values(), strict=True):
+        assert torch.equal(before, after), name
+
+
+def test_callbacks_get_only_the_hooks_they_define():
+    assert not dispatch.defines(Callback(), "on_train_batch_end")
+    assert dispatch.defines(BatchEnds(), "on_train_batch_end") and not dispatch.defines(BatchEnds(), "on_train_batch_start")
+    on_instance = Callback()
+    on_instance.on_train_batch_start = lambda *args: None
+    assert dispatch.defines(on_instance, "on_train_batch_start")
+    assert all(dispatch.does_nothing(getattr(Callback, name)) for name in HOOKS)
+    assert not dispatch.does_nothing(BatchEnds.on_train_batch_end)
+
+
+def test_a_callback_added_during_the_fit_gets_its_hooks(compose_cfg, tmp_path):
+    late = BatchEnds()
+
+    class AddLate(Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            if late not in trainer.callbacks:
+                trainer.callbacks.append(late)
+
+    fit(compose_cfg, tmp_path, "run", AddLate())
+    assert late.count == 2 * 4  # debug=limit: two epochs of four batches
+
+
+def test_with_a_profiler_lightnings_own_dispatch_profiles_every_callback(compose_cfg, tmp_path):
+    model = fit(compose_cfg, tmp_path, "run", BatchEnds(), profiler="simple")
+    profiled = set(model.trainer.profiler.recorded_durations)
+    assert "[Callback]BatchEnds.on_train_batch_end" in profiled
+    assert "[Callback]BatchEnds.on_before_backward" in profiled  # an empty hook: only Lightning's dispatch calls it
+    assert "[LightningModule]GAN.training_step" in profiled or "[Strategy]SingleDeviceStrategy.training_step" in profiled
