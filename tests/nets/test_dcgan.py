@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.nets.dcgan import Discriminator, Generator
+from genlab.nets.dcgan import Discriminator, Generator, MinibatchStd
 
 
 @pytest.mark.parametrize("size", [8, 16, 28, 32, 64])
@@ -51,3 +51,24 @@ def test_projection_class_term_starts_at_the_scale_of_the_image_term():
         image_term = d.head(h).flatten()
         class_term = torch.stack([(d.embed(torch.full((64,), k)) * h.flatten(1)).sum(1) for k in range(10)])
     assert class_term.std() < 3 * image_term.std()
+
+
+def test_minibatch_std_shows_the_discriminator_a_batch_of_copies():
+    torch.manual_seed(0)
+    varied = torch.randn(8, 16, 7, 7)
+    copies = varied[:1].expand(8, 16, 7, 7)
+    spread = MinibatchStd(4)
+    assert torch.allclose(spread(varied)[:, :16], varied)  # the features pass through unchanged
+    assert spread(copies)[:, 16].max() < 1e-3 < 0.5 < spread(varied)[:, 16].min()
+    # Groups are images m, m + n/g, ...: copies in one group read zero even when the groups differ.
+    two_kinds = torch.cat([varied[:1].expand(4, 16, 7, 7), varied[1:2].expand(4, 16, 7, 7)])
+    assert spread(two_kinds)[:, 16].max() > 0.5
+    assert MinibatchStd(4)(varied[:6]).shape == (6, 17, 7, 7)  # 6 images: groups of 3
+
+
+def test_discriminator_with_minibatch_std_takes_a_gradient_penalty():
+    d = Discriminator(image_size=28, width=8, num_classes=10, minibatch_std=4)
+    x = torch.randn(8, 1, 28, 28, requires_grad=True)
+    (grad,) = torch.autograd.grad(d(x, torch.arange(8) % 10).sum(), x, create_graph=True)
+    grad.square().sum().backward()  # R1's double backward runs through the group statistics
+    assert d.head.weight.grad is not None and d.head.weight.shape[1] == 8 * 2 + 1

@@ -93,6 +93,23 @@ class Generator(nn.Module):
         return self.net(z[:, :, None, None])
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel: how much the features vary within groups of `group_size` images, one number
+    per group (Karras et al. 2018). D can then tell a batch of near-copies from real data, which varies.
+    A batch not divisible by `group_size` uses the largest group size below it that divides it."""
+
+    def __init__(self, group_size: int) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, h: Tensor) -> Tensor:
+        n, c, height, width = h.shape
+        g = next(k for k in range(min(self.group_size, n), 0, -1) if n % k == 0)
+        groups = h.reshape(g, n // g, c, height, width)  # group m holds images m, m + n/g, m + 2n/g, ...
+        std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        return torch.cat([h, std.repeat(g)[:, None, None, None].expand(n, 1, height, width)], dim=1)
+
+
 class Discriminator(nn.Module):
     """images [+ class label] -> one logit per image.
 
@@ -100,6 +117,8 @@ class Discriminator(nn.Module):
     None for a norm-free critic, which WGAN-GP's per-sample gradient penalty assumes).
     With `num_classes > 0` the label enters through a projection (Miyato & Koyama 2018).
     `spectral_norm`: spectral normalisation of every layer, the projection embedding included (SN-DCGAN).
+    `minibatch_std` (a group size; 0: off): the head also sees the features' spread within groups of
+    that many images (MinibatchStd).
     """
 
     def __init__(
@@ -110,14 +129,16 @@ class Discriminator(nn.Module):
         num_classes: int = 0,
         norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
         spectral_norm: bool = False,
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         require_at_least(1, channels=channels, width=width)
-        require_at_least(0, num_classes=num_classes)
+        require_at_least(0, num_classes=num_classes, minibatch_std=minibatch_std)
         start, n_down = dcgan_layout(image_size)
         layers, ch = downsampling_trunk(channels, width, n_down, norm)
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(ch, 1, start, 1, 0)
+        self.spread = MinibatchStd(minibatch_std) if minibatch_std else None
+        self.head = nn.Conv2d(ch + (1 if minibatch_std else 0), 1, start, 1, 0)
         self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None
         self.apply(init_dcgan_weights)
         if self.embed is not None:
@@ -129,7 +150,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.features(x)
-        logits = self.head(h).flatten()
+        logits = self.head(self.spread(h) if self.spread is not None else h).flatten()
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h.flatten(1)).sum(1)
         return logits
