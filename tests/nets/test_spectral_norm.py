@@ -38,7 +38,7 @@ def test_every_weight_has_largest_singular_value_one_after_a_few_power_iteration
     # Parametrised modules get a subclass of their own type (ParametrizedConv2d, ...).
     kinds = {next(k for k in (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding) if isinstance(m, k)) for m in layers}
     assert len(layers) >= 3
-    # D normalises its projection embedding; G keeps its label embeddings plain.
+    # D normalises its projection embedding; G has none (DCGAN: one-hot labels) or keeps them plain (ResNet).
     assert (nn.Embedding in kinds) == name.endswith("_d")
     raw = [torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2).item() for m in layers]
     assert max(abs(s - 1) for s in raw) > 0.1  # the unnormalised weights are not already there

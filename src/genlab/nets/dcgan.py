@@ -49,10 +49,10 @@ class Generator(nn.Module):
     """z (N x latent_dim) [+ class label] -> images (N x C x H x W) in [-1, 1].
 
     Width halves at every upsampling from `width * 2**n_up` channels down to `width`.
-    With `num_classes > 0` a learned label embedding is concatenated to z (conditional GAN).
+    With `num_classes > 0` the one-hot label is concatenated to z (conditional GAN).
     `norm` builds the normalisation layers (BatchNorm as in DCGAN; None: none, e.g. to test that
     data-parallel training equals one process, which batch statistics would break).
-    `spectral_norm`: spectral normalisation of every convolution (not the label embedding).
+    `spectral_norm`: spectral normalisation of every convolution.
     """
 
     def __init__(
@@ -70,8 +70,7 @@ class Generator(nn.Module):
         require_at_least(0, num_classes=num_classes)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         start, n_up = dcgan_layout(image_size)
-        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
-        in_dim = latent_dim * (2 if num_classes else 1)
+        in_dim = latent_dim + num_classes
         ch = width * 2 ** (n_up - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=norm is None)]
         layers += [norm(ch)] if norm is not None else []
@@ -88,8 +87,10 @@ class Generator(nn.Module):
             spectral_normalize(self, GENERATOR_LAYERS)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
+        if self.num_classes:
+            # One-hot, not a learned embedding: with a learned 64-d one the MNIST cGAN drew one image per
+            # class (pixel std over z 0.027, recall 0.006, FID 19.0); one-hot: recall 0.73, FID 2.7.
+            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
         return self.net(z[:, :, None, None])
 
 
