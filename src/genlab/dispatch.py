@@ -4,8 +4,8 @@ Lightning calls ~8 callback hook points and ~11 module hooks per GAN batch. For 
 every point, `pytorch_lightning.trainer.call._call_callback_hooks` formats a debug message and a
 profiler action name and enters the profiler's context manager, even when the profiler is the
 do-nothing `PassThroughProfiler` and the callback inherits the hook as Callback's empty method:
-~250 us per batch with genlab's default callbacks on this repository's 2-core VM, a tenth of a
-2.5 ms step (benchmarks/README.md, issue 17). On a GPU, where a small step takes well under a
+measured 110 us (bare trainer) to 210 us (default callbacks) per batch on a 4-5 ms CPU step
+(medians; benchmarks/README.md, issue 17, fourth round). On a GPU, where a small step takes well under a
 millisecond, that host time decides the speed.
 
 `install()` swaps in two functions that behave the same, hook for hook:

@@ -39,8 +39,9 @@ class GenerativeModule(pl.LightningModule):
     the LightningModule, in torch.compile's `compile_mode` (one of COMPILE_MODES; "reduce-overhead"
     replays each network's kernels as CUDA graphs, for GPU steps short enough that launching kernels
     from Python is the cost, and marks every training batch as a new step); `channels_last` stores
-    4-D weights in channels-last memory format (convolutions then run NHWC); `grad_clip > 0` clips each optimizer's gradient norm after AMP unscaling
-    (Trainer's `gradient_clip_val` is unavailable in manual optimization).
+    4-D weights in channels-last memory format (convolutions then run NHWC); `grad_clip > 0` clips
+    each optimizer's gradient norm after AMP unscaling (Trainer's `gradient_clip_val` is unavailable
+    in manual optimization).
     """
 
     #: The data contract (genlab.contracts) whose batches this family consumes; genlab-train checks it at start-up.

@@ -138,7 +138,7 @@ class Discriminator(nn.Module):
         start, n_down = dcgan_layout(image_size)
         layers, ch = downsampling_trunk(channels, width, n_down, norm)
         self.features = nn.Sequential(*layers)
-        self.spread = MinibatchStd(minibatch_std) if minibatch_std else None
+        self.spread = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
         self.head = nn.Conv2d(ch + (1 if minibatch_std else 0), 1, start, 1, 0)
         self.embed = nn.Embedding(num_classes, ch * start * start) if num_classes else None
         self.apply(init_dcgan_weights)
@@ -151,7 +151,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.features(x)
-        logits = self.head(self.spread(h) if self.spread is not None else h).flatten()
+        logits = self.head(self.spread(h)).flatten()
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h.flatten(1)).sum(1)
         return logits
