@@ -115,3 +115,44 @@ def test_with_a_profiler_lightnings_own_dispatch_profiles_every_callback(compose
     assert "[Callback]BatchEnds.on_train_batch_end" in profiled
     assert "[Callback]BatchEnds.on_before_backward" in profiled  # an empty hook: only Lightning's dispatch calls it
     assert "[LightningModule]GAN.training_step" in profiled or "[Strategy]SingleDeviceStrategy.training_step" in profiled
+
+
+class OptimizerSteps(Callback):
+    """Defines a hook that Lightning's optimizer-step wrapper calls."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_before_optimizer_step(self, *args) -> None:
+        self.count += 1
+
+
+def test_direct_steps_train_the_same_weights_and_count_the_same_steps_as_lightnings_wrappers(compose_cfg, tmp_path, lightning_dispatch):
+    lightning_model = fit(compose_cfg, tmp_path, "lightning")
+    assert not lightning_model.__dict__.get("_direct_steps")  # Lightning's dispatch: manual_backward and LightningOptimizer.step
+    lightning_dispatch.undo()
+    genlab_model = fit(compose_cfg, tmp_path, "genlab")
+    assert genlab_model.__dict__["_direct_steps"]  # the default callbacks define no step hooks
+    lightning, genlab = lightning_model.trainer, genlab_model.trainer
+    assert genlab.global_step == lightning.global_step == 2 * 2 * 4  # G and D steps, two epochs of four batches
+    assert genlab.fit_loop.state_dict() == lightning.fit_loop.state_dict()  # what exact resume restores
+    for (name, before), after in zip(lightning_model.state_dict().items(), genlab_model.state_dict().values(), strict=True):
+        assert torch.equal(before, after), name
+    for before, after in zip(lightning.optimizers, genlab.optimizers, strict=True):
+        assert str(before.state_dict()) == str(after.state_dict())
+
+
+def test_a_callback_with_a_step_hook_gets_every_step_and_turns_direct_steps_off(compose_cfg, tmp_path):
+    steps = OptimizerSteps()
+    model = fit(compose_cfg, tmp_path, "run", steps)
+    assert not model.__dict__["_direct_steps"]
+    assert steps.count == model.trainer.global_step == 16
+
+
+def test_direct_steps_need_one_device_no_gradient_scaler_and_no_clipping(compose_cfg):
+    model = build_model(compose_cfg("model.grad_clip=1.0"))
+    assert not model.step_hooks_inert()  # clipping runs in on_before_optimizer_step
+    dispatch.install()
+    assert dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, precision="bf16-mixed"))
+    assert not dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, strategy="ddp", devices=2))
+    assert not dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, profiler="simple"))

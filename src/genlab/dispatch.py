@@ -18,6 +18,11 @@ millisecond, that host time decides the speed.
 
 The callbacks defining each hook are found once per trainer and hook, and again whenever
 `trainer.callbacks` changes. `install()` is idempotent; GenerativeModule.setup calls it.
+
+`direct_steps_allowed` says when a manual-optimization step may also skip Lightning's backward and
+optimizer-step wrappers (GenerativeModule.backward_and_step): while genlab's dispatch is installed,
+on one device, with no gradient scaler, no profiler and no callback defining the hooks those
+wrappers call. Lightning's step counting (global_step) is kept.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning import Callback
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from pytorch_lightning.profilers import PassThroughProfiler
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.trainer import call
 
 _lightning_callback_hooks = call._call_callback_hooks
@@ -99,6 +106,25 @@ def call_module_hook(trainer: pl.Trainer, hook_name: str, *args: Any, pl_module:
     output = fn(*args, **kwargs)
     pl_module._current_fx_name = previous
     return output
+
+
+#: The hooks Lightning's `manual_backward` and `LightningOptimizer.step` call on callbacks and the module.
+STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+
+def direct_steps_allowed(trainer: pl.Trainer) -> bool:
+    """Whether `manual_backward` + `LightningOptimizer.step` may be `loss.backward()` + the raw step:
+    genlab's dispatch installed, no profiler, one device (DDP's strategy prepares every backward),
+    full precision or bf16 without a gradient scaler, and no callback defining STEP_HOOKS (the
+    module's own hooks are the caller's to check)."""
+    plugin = trainer.precision_plugin
+    return (
+        call._call_callback_hooks is call_callback_hooks
+        and type(trainer.strategy) is SingleDeviceStrategy
+        and (type(plugin) is Precision or (type(plugin) is MixedPrecision and plugin.scaler is None))
+        and not _profiling(trainer)
+        and not any(_callbacks_defining(trainer, hook) for hook in STEP_HOOKS)
+    )
 
 
 def install() -> None:

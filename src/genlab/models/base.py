@@ -79,8 +79,11 @@ class GenerativeModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         dispatch.install()  # Lightning's hooks without per-call profiler costs unless profiling (genlab.dispatch)
+        self.__dict__["_world_rank"] = (self.trainer, self.trainer.world_size, self.trainer.global_rank)  # randn_per_rank's, every step
         if stage != "fit":
             return
+        self.__dict__["_step_hooks_inert"] = self.step_hooks_inert()
+        self.__dict__["_other_params"] = {}  # toggled_optimizer's lists, built again for this fit's optimizers
         if self.fit_validation_batches is not None and self.trainer.limit_val_batches != 0:  # 0: validation is off
             self.trainer.limit_val_batches = self.fit_validation_batches
         if self.channels_last:
@@ -98,6 +101,58 @@ class GenerativeModule(pl.LightningModule):
         # CUDA graph trees otherwise cannot tell a new step from more calls within the last one.
         if self.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
+        # Once a batch, not per step: callbacks may be added during a fit.
+        self.__dict__["_direct_steps"] = self.__dict__.get("_step_hooks_inert", False) and dispatch.direct_steps_allowed(self.trainer)
+
+    def step_hooks_inert(self) -> bool:
+        """Whether this module's backward and optimizer-step hooks do nothing: Lightning's empty
+        ones, `backward` not overridden, and genlab's gradient clipping off."""
+        cls = type(self)
+        return (
+            cls.backward is pl.LightningModule.backward
+            and all(dispatch.does_nothing(getattr(cls, hook)) for hook in ("on_before_backward", "on_after_backward"))
+            and cls.on_before_optimizer_step is GenerativeModule.on_before_optimizer_step
+            and not self.grad_clip > 0
+        )
+
+    @contextlib.contextmanager
+    def toggled_optimizer(self, optimizer: Any) -> Iterator[None]:
+        """Lightning's: inside, only `optimizer`'s parameters get gradients (the other optimizers'
+        have requires_grad=False), restored after. Lightning hashes every parameter of every optimizer
+        into a dict at each call (~30 us a GAN step on a CPU host); here the other optimizers'
+        parameters are listed once per optimizer and fit (so add_param_group during a fit is not seen)."""
+        raw = getattr(optimizer, "optimizer", optimizer)
+        cache = self.__dict__.setdefault("_other_params", {})
+        others = cache.get(raw)
+        if others is None:
+            own = {id(p) for group in raw.param_groups for p in group["params"]}
+            params = (p for opt in self.trainer.optimizers for group in opt.param_groups for p in group["params"])
+            others = cache[raw] = list({id(p): p for p in params if id(p) not in own}.values())
+        flipped = [p for p in others if p.requires_grad]
+        for p in flipped:
+            p.requires_grad = False
+        try:
+            yield
+        finally:
+            for p in flipped:
+                p.requires_grad = True
+
+    def backward_and_step(self, optimizer: Any, loss: Tensor) -> None:
+        """`self.manual_backward(loss)` then `optimizer.step()` (a LightningOptimizer).
+
+        When neither can do more than `loss.backward()` and the raw step (one device, no gradient
+        scaler or profiler, no callback or module hook on the way: genlab.dispatch.direct_steps_allowed,
+        step_hooks_inert), they run directly: Lightning's wrappers cost ~45 us a step on a CPU host
+        (benchmarks/README.md, issue 17). Lightning still counts the step (global_step, resume).
+        """
+        if self.__dict__.get("_direct_steps", False):
+            loss.backward()
+            optimizer._on_before_step()  # the manual-optimization loop's step counting, as LightningOptimizer.step calls it
+            optimizer.optimizer.step()
+            optimizer._on_after_step()
+        else:
+            self.manual_backward(loss)
+            optimizer.step()
 
     def make_optimizer(self, factory: Any, params: Any, **kwargs: Any) -> torch.optim.Optimizer:
         """The configured optimizer on its fused kernel (genlab.optim), except with mixed precision and
@@ -174,7 +229,8 @@ class GenerativeModule(pl.LightningModule):
         ranks stay in RNG lockstep, and a run matches a single process with the same global batch.
         """
         trainer = self._trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        cached = self.__dict__.get("_world_rank", (None,))
+        world, rank = (1, 0) if trainer is None else cached[1:] if cached[0] is trainer else (trainer.world_size, trainer.global_rank)
         if world == 1:
             return torch.randn(n, *dims, device=self.device)
         return torch.randn(world * n, *dims, device=self.device)[rank * n : (rank + 1) * n]

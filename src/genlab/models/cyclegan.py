@@ -235,8 +235,7 @@ class CycleGAN(GenerativeModule):
         with self.toggled_optimizer(opt_g):  # D's parameters get no gradients here
             losses, images = self.generator_losses(real_A, real_B)
             opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(sum(losses.values()))
-            opt_g.step()
+            self.backward_and_step(opt_g, sum(losses.values()))
 
         with self.toggled_optimizer(opt_d):
             fake_B = self.pools["A"].query(images["fake_B"])
@@ -244,8 +243,7 @@ class CycleGAN(GenerativeModule):
             losses["D_A"] = self.discriminator_loss(self.D_A, real_B, fake_B)
             losses["D_B"] = self.discriminator_loss(self.D_B, real_A, fake_A)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(losses["D_A"] + losses["D_B"])
-            opt_d.step()
+            self.backward_and_step(opt_d, losses["D_A"] + losses["D_B"])
 
         logs = {f"train/{name}": losses[name].detach() for name in self.loss_names if name in losses}
         logs["train/loss_g"] = sum(losses[k] for k in losses if k[0] != "D").detach()

@@ -179,16 +179,14 @@ class GAN(GenerativeModule):
                 d_loss = d_loss + self.reg_every * gamma / 2 * penalty
                 logs[key] = penalty.detach()
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        self.backward_and_step(opt_d, d_loss)
 
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
                 fake = self.generator(self.noise(n), labels)
                 g_loss = self.loss.generator(self.critic(fake, labels))
                 opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                opt_g.step()
+                self.backward_and_step(opt_g, g_loss)
             if self.generator_ema is not None:
                 self.generator_ema.update(self.generator)
             logs["train/loss_g"] = g_loss.detach()

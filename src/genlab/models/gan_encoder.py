@@ -35,6 +35,5 @@ def encoder_step(model: Any, optimizer: Any, n: int, labels: Tensor | None) -> T
     with model.toggled_optimizer(optimizer):
         loss = ((model.encoder(images) - z) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
-        model.manual_backward(loss)
-        optimizer.step()
+        model.backward_and_step(optimizer, loss)
     return loss.detach()
