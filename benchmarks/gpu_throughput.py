@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genlab.data.base import InMemoryImageDataModule, Split
 from genlab.losses import ADVERSARIAL_LOSSES
-from genlab.models.base import EMA
+from genlab.models.ema import EMA
 from genlab.nets.dcgan import Discriminator, Generator
 
 LATENT, WIDTH, CHANNELS = 100, 64, 3

@@ -40,7 +40,7 @@ import torch
 from genlab import dispatch
 from genlab.data import DigitsDataModule
 from genlab.losses import ADVERSARIAL_LOSSES
-from genlab.models.base import EMA
+from genlab.models.ema import EMA
 from genlab.models.gan import GAN
 from genlab.nets.dcgan import Discriminator, Generator
 

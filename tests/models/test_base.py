@@ -6,7 +6,7 @@ import pickle
 
 import torch
 
-from genlab.models.base import EMA
+from genlab.models.ema import EMA
 
 
 def test_ema_starts_as_a_copy_and_follows_with_warmup():

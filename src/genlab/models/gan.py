@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from genlab.augment import DiffAugment
 from genlab.errors import ConfigError
 from genlab.losses import ADVERSARIAL_LOSSES, LossName, gradient_penalty, zero_centred_penalty
-from genlab.models.base import EMA, GenerativeModule, evaluating
+from genlab.models.base import GenerativeModule, evaluating
+from genlab.models.ema import EMA
 from genlab.models.gan_encoder import encoder_step
 from genlab.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from genlab.strategies import enable_unused_parameter_detection
@@ -56,7 +57,7 @@ class GAN(GenerativeModule):
         lr_d: Annotated[float, POSITIVE] = 2e-4,
         loss: LossName = "non_saturating",
         n_critic: Annotated[int, AT_LEAST_1] = 1,
-        # EMA of the generator used for sampling (0 disables); the decay warms up (see genlab.models.base.EMA).
+        # EMA of the generator used for sampling (0 disables); the decay warms up (see genlab.models.ema.EMA).
         ema_decay: Annotated[float, Range(ge=0, lt=1)] = 0.999,
         monitor: str | None = None,
         grad_clip: Annotated[float, NON_NEGATIVE] = 0.0,
