@@ -1,7 +1,8 @@
-"""Callbacks: sample grids, checkpointing, exact resume, numeric faults, DDP weight checks, the progress bar."""
+"""Callbacks: sample grids, checkpointing, exact resume, numeric faults, early stopping, DDP weight checks, the progress bar."""
 
 from genlab.callbacks.checkpoint import AtomicCheckpointIO, ModelCheckpoint
 from genlab.callbacks.ddp_check import WeightSyncCheck
+from genlab.callbacks.early_stopping import EarlyStopping
 from genlab.callbacks.faults import FiniteLossCheck, NonFiniteLossError
 from genlab.callbacks.metrics import SampleMetricsCallback
 from genlab.callbacks.progress import progress_bar
@@ -10,6 +11,7 @@ from genlab.callbacks.samples import SampleGrid
 
 __all__ = [
     "AtomicCheckpointIO",
+    "EarlyStopping",
     "FiniteLossCheck",
     "ModelCheckpoint",
     "NonFiniteLossError",

@@ -53,6 +53,7 @@ class SampleMetricsCallback(pl.Callback):
         self.metrics: SampleMetrics | None = None
         self.continuation: Continuation | None = None
         self.last: dict[str, float] = {}
+        self.evaluated_epoch: int | None = None  # the epoch of the last evaluation (genlab.callbacks.EarlyStopping)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self.metrics is not None or trainer.fast_dev_run:
@@ -79,11 +80,18 @@ class SampleMetricsCallback(pl.Callback):
             return
         # Every rank computes its share; compute() gathers, so every rank gets (and logs) the same values.
         values, protocols = self.metrics.evaluate(pl_module, trainer.datamodule, self.split, pl_module.device)
-        self.last = values
+        self.last, self.evaluated_epoch = values, trainer.current_epoch
         for name, value in values.items():
             pl_module.log(f"{self.split}/{name}", value, prog_bar=name == "fid", sync_dist=False)
         if self.dirpath and trainer.is_global_zero:
             self.append(trainer, values, protocols)
+
+    def computed_this_epoch(self, trainer: pl.Trainer, name: str) -> bool | None:
+        """Whether the logged metric `name` (e.g. "val/fid") was computed at this epoch; None if this
+        callback does not compute it (or has not yet)."""
+        if name not in {f"{self.split}/{key}" for key in self.last}:
+            return None
+        return self.evaluated_epoch == trainer.current_epoch
 
     def append(self, trainer: pl.Trainer, values: dict[str, float], protocols: dict[str, Any]) -> None:
         path = Path(self.dirpath) / "metrics.jsonl"
