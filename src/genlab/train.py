@@ -140,6 +140,17 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
+def _close_process_group() -> None:
+    """Destroy the DDP process group before the interpreter exits. Left to exit-time destructors,
+    gloo's threads now and then abort a rank after its training has finished ("terminate called
+    without an active exception", exit code -6: seen twice in CI on 2-process CPU runs), which
+    fails the run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 @report_config_errors
 def main(cfg: DictConfig) -> float | None:
@@ -162,6 +173,7 @@ def main(cfg: DictConfig) -> float | None:
         return math.inf
     finally:
         _finish_wandb()
+        _close_process_group()
     rank_zero_only(print)(f"genlab: outputs in {cfg.paths.output_dir}")
     return metric
 
