@@ -115,10 +115,11 @@ class Timer(pl.Callback):
         return (self.last_batch_end - self.start) / self.batches if self.batches else math.nan
 
 
-def bare_trainer(steps: int, timer: Timer, tmp: str) -> pl.Trainer:
+def bare_trainer(steps: int, timer: Timer, tmp: str, max_epochs: int = -1) -> pl.Trainer:
+    """`steps` G+D steps (0: no step limit, then `max_epochs` stops it)."""
     return pl.Trainer(
-        max_steps=2 * steps,  # global_step counts both optimizers' steps
-        max_epochs=-1,
+        max_steps=2 * steps if steps else -1,  # global_step counts both optimizers' steps
+        max_epochs=max_epochs,
         limit_val_batches=0,
         num_sanity_val_steps=0,
         enable_model_summary=False,
