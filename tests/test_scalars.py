@@ -103,3 +103,31 @@ def test_a_nan_between_checked_steps_never_reaches_a_checkpoint(tmp_path):
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 4  # saved after batch 3; batch 5's save was refused
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+class CountingCSVLogger(CSVLogger):
+    """Records, at every save, how many rows its file holds afterwards."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.saved_rows: list[int] = []
+
+    def save(self) -> None:
+        super().save()
+        path = Path(self.experiment.metrics_file_path)
+        self.saved_rows.append(len(list(csv.DictReader(path.open()))) if path.exists() else 0)
+
+
+def test_training_rows_are_saved_by_the_clock_yet_complete_at_every_checkpoint_and_the_end(tmp_path, monkeypatch):
+    """Lightning saves every logger after every row (a file append each for CSV); genlab saves at
+    most every SAVE_EVERY_SECONDS, and a checkpoint or the end of training still finds every row written."""
+    monkeypatch.setattr("genlab.scalars.SAVE_EVERY_SECONDS", 3600.0)
+    logger = CountingCSVLogger(tmp_path / "csv", name="", version="")
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True, last_every_n_batches=4)
+    trainer = tiny_trainer(tmp_path, [checkpoint], logger=logger, log_every_n_steps=1)
+    trainer.fit(ViaLogTrain())
+    # Saved at the first row (the clock starts there), before the checkpoints after batches 4 and 8,
+    # and at the end (besides Lightning's save of the hyperparameters before any row); not after
+    # each of the 8 rows.
+    assert [rows for rows in logger.saved_rows if rows] == [1, 4, 8, 8]
+    assert len(list(csv.DictReader(Path(logger.experiment.metrics_file_path).open()))) == 8
