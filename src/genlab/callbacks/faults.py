@@ -27,9 +27,14 @@ class FiniteLossCheck(pl.Callback):
 
     def __init__(self, prefix: str = "train/loss") -> None:
         self.prefix = prefix
+        self._every_batch = True
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Once a fit (the module is on its device by now), not once a batch.
+        self._every_batch = pl_module.device.type == "cpu"
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if pl_module.device.type == "cpu" or logs_this_step(trainer):
+        if self._every_batch or logs_this_step(trainer):
             self.check(trainer, batch_idx)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:

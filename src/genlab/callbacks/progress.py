@@ -20,10 +20,15 @@ class _Throttled:
         super().__init__(**kwargs)
         self.refresh_seconds = refresh_seconds
         self._drawn = 0.0
+        self._epoch_batches = 0  # the bar's total for this epoch, read once at its start
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._epoch_batches = self.total_train_batches
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         now = time.monotonic()
-        if now - self._drawn < self.refresh_seconds and batch_idx + 1 < self.total_train_batches:
+        if now - self._drawn < self.refresh_seconds and batch_idx + 1 < self._epoch_batches:
             return
         self._drawn = now
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
