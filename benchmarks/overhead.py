@@ -214,6 +214,16 @@ LOOPS = {
     "genlab (default callbacks+logger), Lightning's hook dispatch": with_lightning_dispatch(genlab_default),
 }
 PROFILE = {"plain": plain_loop, "bare": genlab_bare, "default": genlab_default}
+#: --loops names: the loops above by their short names.
+SHORT = {"plain": "plain PyTorch loop", "bare": "genlab (bare trainer)", "default": "genlab (default callbacks+logger)"}
+
+
+def selected(names: str) -> list[str]:
+    """--loops' comma-separated short names as LOOPS keys; "plain" is always timed (the ratios' base)."""
+    unknown = sorted(set(names.split(",")) - set(SHORT))
+    if unknown:
+        raise SystemExit(f"--loops {names}: unknown {', '.join(unknown)}; expected a subset of {', '.join(SHORT)}")
+    return [SHORT[name] for name in SHORT if name in {"plain", *names.split(",")}]
 
 
 def main() -> None:
@@ -222,6 +232,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="G+D steps per run (default: per size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", choices=PROFILE, default=None, help="profile one loop with pyinstrument instead")
+    parser.add_argument(
+        "--loops",
+        default=None,
+        help=f"comma-separated subset of {', '.join(PROFILE)} (more repeats in the same time; default: all {len(LOOPS)} loops)",
+    )
     args = parser.parse_args()
     width, image_size, batch_size, threads, steps = SIZES[args.size]
     steps = args.steps or steps
@@ -238,12 +253,13 @@ def main() -> None:
             print(f"{args.profile}: {seconds * 1e3:.3f} ms/batch")
             profiler.print(show_all=False, short_mode=False)
             return
-        results: dict[str, list[float]] = {name: [] for name in LOOPS}
+        loops = LOOPS if args.loops is None else {name: LOOPS[name] for name in selected(args.loops)}
+        results: dict[str, list[float]] = {name: [] for name in loops}
         events: dict[str, list[float]] = {}
-        for loop in LOOPS.values():
+        for loop in loops.values():
             loop(dm, width, 30, tmp)  # warm-up: allocator, thread pool, imports
         for _ in range(args.repeats):
-            for name, loop in LOOPS.items():
+            for name, loop in loops.items():
                 options = {"event_costs": events} if loop is genlab_default else {}
                 results[name].append(loop(dm, width, steps, tmp, **options))
     best = {name: min(values) for name, values in results.items()}
@@ -258,12 +274,15 @@ def main() -> None:
     for name, values in results.items():
         runs = ", ".join(f"{v * 1e3:.2f}" for v in values)
         print(f"| {name} | {best[name] * 1e3:.3f} | {runs} | {plain / best[name]:.3f} | {(best[name] - plain) * 1e6:.0f} |")
-    bare, default = best["genlab (bare trainer)"], best["genlab (default callbacks+logger)"]
-    print(f"default callbacks+logger on top of bare: {(default / bare - 1) * 100:.1f}% ({(default - bare) * 1e6:.0f} us/batch)")
+    bare, default = best.get("genlab (bare trainer)"), best.get("genlab (default callbacks+logger)")
+    if bare and default:
+        print(f"default callbacks+logger on top of bare: {(default / bare - 1) * 100:.1f}% ({(default - bare) * 1e6:.0f} us/batch)")
     for name in ("genlab (bare trainer)", "genlab (default callbacks+logger)"):
-        lightning = best[f"{name}, Lightning's hook dispatch"]
-        print(f"{name}: genlab.dispatch saves {(lightning - best[name]) * 1e6:.0f} us/batch ({lightning / best[name]:.3f}x)")
-    print("each time it is written (best of runs): " + ", ".join(f"{name} {min(v) * 1e3:.1f} ms" for name, v in events.items()))
+        lightning = best.get(f"{name}, Lightning's hook dispatch")
+        if lightning and name in best:
+            print(f"{name}: genlab.dispatch saves {(lightning - best[name]) * 1e6:.0f} us/batch ({lightning / best[name]:.3f}x)")
+    if events:
+        print("each time it is written (best of runs): " + ", ".join(f"{name} {min(v) * 1e3:.1f} ms" for name, v in events.items()))
 
 
 if __name__ == "__main__":
