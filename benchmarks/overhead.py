@@ -170,7 +170,12 @@ def genlab_default(
     ]
     cfg = compose_config("train", overrides)
     model = build_model(cfg)
-    model.generator.load_state_dict(make_nets(width, dm.image_size)[0].state_dict())  # the same start as the others
+    # The same start as the plain and bare loops: both nets and the EMA copy (until 2026-12-01 only G,
+    # so the default loop trained another D than the loops it is compared with).
+    generator, discriminator = make_nets(width, dm.image_size)
+    model.generator.load_state_dict(generator.state_dict())
+    model.discriminator.load_state_dict(discriminator.state_dict())
+    model.generator_ema.module.load_state_dict(generator.state_dict())
     timer = Timer()
     callbacks = [*instantiate_group(cfg.callbacks), timer]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.logger), plugins=[AtomicCheckpointIO()])
