@@ -137,3 +137,32 @@ def uninstall() -> None:
     """Lightning's own dispatch again."""
     call._call_callback_hooks = _lightning_callback_hooks
     call._call_lightning_module_hook = _lightning_module_hook
+
+
+#: The callback hooks a validation loop calls.
+VALIDATION_HOOKS = (
+    "on_validation_start",
+    "on_validation_epoch_start",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_validation_epoch_end",
+    "on_validation_end",
+)
+
+
+def validation_needed(trainer: pl.Trainer) -> bool:
+    """Whether some callback needs this epoch's validation, for a module whose validation computes
+    nothing itself (a GAN's; GenerativeModule.fit_validation_batches).
+
+    A callback says so with a method `needs_validation(trainer) -> bool` (SampleMetricsCallback: when
+    its metrics are due; the progress bars, checkpoints, early stopping and Optuna's pruning: never
+    or only where they act at a validation's end). A callback that defines a validation hook without
+    that method is taken to need every validation, as Lightning would give it."""
+    for callback in trainer.callbacks:
+        needs = getattr(callback, "needs_validation", None)
+        if needs is not None:
+            if needs(trainer):
+                return True
+        elif any(defines(callback, hook) for hook in VALIDATION_HOOKS):
+            return True
+    return False

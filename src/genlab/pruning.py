@@ -63,6 +63,9 @@ class OptunaTrialCallback(pl.Callback):
         if stage == "fit" and engine is not None:
             engine.dispose()
 
+    def needs_validation(self, trainer: pl.Trainer) -> bool:
+        return False  # reports only new values, which come with validations that others need
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return

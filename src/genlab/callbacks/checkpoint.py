@@ -52,6 +52,11 @@ class ModelCheckpoint(_ModelCheckpoint):
             self._state_key = super().state_key
         return self._state_key
 
+    def needs_validation(self, trainer: pl.Trainer) -> bool:
+        # Checked and saved at the training epoch's end (after its validation, if any), unless it runs
+        # after validations (check_val_every_n_epoch > 1, or several validations an epoch).
+        return not self._should_save_on_train_epoch_end(trainer)
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         if self._pace is not None:

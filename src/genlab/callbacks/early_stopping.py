@@ -25,6 +25,11 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
                 return True
         return False
 
+    def needs_validation(self, trainer: pl.Trainer) -> bool:
+        # A sample metric's new values come with the validations SampleMetricsCallback asks for; other
+        # metrics, logged at every validation, need each one where the check follows validation.
+        return not self._check_on_train_epoch_end and not self.stale(trainer)
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.stale(trainer):
             super().on_train_epoch_end(trainer, pl_module)

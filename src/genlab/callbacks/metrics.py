@@ -75,6 +75,10 @@ class SampleMetricsCallback(pl.Callback):
         missing = f"{self.split}/fid" not in trainer.callback_metrics
         return missing or last or (epoch + 1) % self.every_n_epochs == 0
 
+    def needs_validation(self, trainer: pl.Trainer) -> bool:
+        """Its metrics run at the end of validation: this epoch's is needed when they are due."""
+        return self.metrics is not None and self.due(trainer)
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.metrics is None or trainer.sanity_checking or not self.due(trainer):
             return

@@ -22,6 +22,9 @@ class _Throttled:
         self._drawn = 0.0
         self._epoch_batches = 0  # the bar's total for this epoch, read once at its start
 
+    def needs_validation(self, trainer: pl.Trainer) -> bool:
+        return False  # shows a validation when there is one
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
         self._epoch_batches = self.total_train_batches

@@ -46,7 +46,8 @@ class GenerativeModule(pl.LightningModule):
     ddp_modules: tuple[str, ...] = ()
     #: Validation batches per validation while fitting (None: as the trainer says). A family scored
     #: only from samples, at the end of validation (SampleMetricsCallback), needs the loop and its
-    #: epoch-end hooks but none of its batches: 1 spares a pass over the split every epoch.
+    #: epoch-end hooks but none of its batches: 1 spares a pass over the split, and such a fit
+    #: validates only at the epochs a callback needs it (genlab.dispatch.validation_needed).
     fit_validation_batches: int | None = None
 
     def __init__(
@@ -80,7 +81,10 @@ class GenerativeModule(pl.LightningModule):
             return
         self.__dict__["_step_hooks_inert"] = self.step_hooks_inert()
         self.__dict__["_other_params"] = {}  # toggled_optimizer's lists, built again for this fit's optimizers
-        if self.fit_validation_batches is not None and self.trainer.limit_val_batches != 0:  # 0: validation is off
+        # A validation that computes nothing runs on fit_validation_batches, at the epochs a callback needs it.
+        on_demand = self.fit_validation_batches is not None and self.trainer.limit_val_batches != 0  # 0: validation is off
+        self.__dict__["_validate_on_demand"] = on_demand
+        if on_demand:
             self.trainer.limit_val_batches = self.fit_validation_batches
         if self.channels_last:
             self.to(memory_format=torch.channels_last)  # every 4-D parameter and buffer, EMA copies too
@@ -99,6 +103,15 @@ class GenerativeModule(pl.LightningModule):
             torch.compiler.cudagraph_mark_step_begin()
         # Once a batch, not per step: callbacks may be added during a fit.
         self.__dict__["_direct_steps"] = self.__dict__.get("_step_hooks_inert", False) and dispatch.direct_steps_allowed(self.trainer)
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning validates when limit_val_batches > 0 (read at each epoch's end); set here, once an epoch.
+        if self.__dict__.get("_validate_on_demand"):
+            self.trainer.limit_val_batches = self.fit_validation_batches if dispatch.validation_needed(self.trainer) else 0
+
+    def on_train_end(self) -> None:
+        if self.__dict__.get("_validate_on_demand"):  # a later trainer.validate() gets its batches
+            self.trainer.limit_val_batches = self.fit_validation_batches
 
     def step_hooks_inert(self) -> bool:
         """Whether this module's backward and optimizer-step hooks do nothing: Lightning's empty
