@@ -89,6 +89,14 @@ def test_a_single_run_whose_rank_1_fails_ends_with_an_error_and_no_rank_left(cli
     assert "RankFailure: rank 1 exited with code" in result.stderr  # the run names the rank that failed
 
 
+def sigint_as_in_a_terminal() -> None:
+    """SIGINT's default action in the child, as in a terminal, where Python turns Ctrl+C into
+    KeyboardInterrupt. A suite started as a background job of a non-interactive shell (`bash
+    .ci/run &`) hands its processes SIGINT ignored, and Python then keeps it ignored: the sweep would
+    not see the interrupt (CI, 2026-12-01)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.cluster
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_interrupted_sweep_leaves_no_rank_behind(tmp_path, cache_dir, mark, signum):
@@ -96,7 +104,9 @@ def test_an_interrupted_sweep_leaves_no_rank_behind(tmp_path, cache_dir, mark, s
     slow = ["+callbacks.slow._target_=tests.cluster.faults.Slow", "+callbacks.slow.seconds=0.5", f"+callbacks.slow.touch={touch}"]
     command = [sys.executable, "-m", "genlab.train", "-m", *DDP, *slow, "model.lr_g=1e-4,2e-4", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     env = {**os.environ, "GENLAB_CACHE_DIR": str(cache_dir), **mark}
-    sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_in_a_terminal
+    )
     try:
         assert wait_for([Path(f"{touch}.0"), Path(f"{touch}.1")], 120), "the first job never reached training"
         assert len(marked(mark)) >= 2  # both ranks of job 0 run
