@@ -23,6 +23,9 @@ The callbacks defining each hook are found once per trainer and hook, and again 
 optimizer-step wrappers (GenerativeModule.backward_and_step): while genlab's dispatch is installed,
 on one device, with no gradient scaler, no profiler and no callback defining the hooks those
 wrappers call. Lightning's step counting (global_step) is kept.
+
+`validation_needed` says, from the same view of which callbacks define which hooks, whether any
+callback needs this epoch's validation (GenerativeModule skips a GAN's when none does).
 """
 
 from __future__ import annotations

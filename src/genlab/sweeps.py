@@ -61,8 +61,9 @@ def sweep_job() -> Iterator[None]:
     if not in_multirun():
         yield
         return
-    import torch.distributed as dist
     from pytorch_lightning.strategies.launchers import subprocess_script
+
+    from genlab.strategies import close_process_group
 
     saved_command, saved_env = subprocess_script._hydra_subprocess_cmd, {k: os.environ.get(k) for k in DDP_ENV}
     subprocess_script._hydra_subprocess_cmd = job_command
@@ -70,8 +71,7 @@ def sweep_job() -> Iterator[None]:
         yield
     finally:
         subprocess_script._hydra_subprocess_cmd = saved_command
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        close_process_group()
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -25,6 +25,7 @@ from genlab.history import ContinuesHistory, ResumePoint
 from genlab.launch import check_slurm_step, die_with_launcher, supervised_ranks
 from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
+from genlab.strategies import close_process_group
 from genlab.sweeps import in_multirun, sweep_job, write_result
 
 log = logging.getLogger(__name__)
@@ -140,17 +141,6 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-def _close_process_group() -> None:
-    """Destroy the DDP process group before the interpreter exits. Left to exit-time destructors,
-    gloo's threads now and then abort a rank after its training has finished ("terminate called
-    without an active exception", exit code -6: seen twice in CI on 2-process CPU runs), which
-    fails the run."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 @report_config_errors
 def main(cfg: DictConfig) -> float | None:
@@ -173,7 +163,7 @@ def main(cfg: DictConfig) -> float | None:
         return math.inf
     finally:
         _finish_wandb()
-        _close_process_group()
+        close_process_group()  # a sweep job's is closed already (sweep_job)
     rank_zero_only(print)(f"genlab: outputs in {cfg.paths.output_dir}")
     return metric
 
