@@ -14,7 +14,7 @@ EMA update and number of steps; only the loop around them differs:
 
 Reported per loop: ms per batch in steady state (after the first epoch, without what runs once at
 the end; best of --repeats, loops interleaved so load drift hits all alike), the ratio to the plain
-loop, the host overhead in microseconds per batch, and what one grid and one last.ckpt cost each
+loop, the targets' ratios paired within each repeat (median and quartiles), the host overhead in microseconds per batch, and what one grid and one last.ckpt cost each
 time they are written (by default a grid at most every 30 s, last.ckpt every 300 s and at the end). With tiny nets on one
 thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-step costs decide.
 
@@ -27,11 +27,10 @@ thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
+import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from functools import partial
 
 import pytorch_lightning as pl
@@ -189,22 +188,17 @@ def genlab_default(
     return timer.seconds_per_batch
 
 
-@contextlib.contextmanager
-def lightning_dispatch() -> Iterator[None]:
-    """Lightning's own hook dispatch instead of genlab.dispatch (which GenerativeModule.setup installs)."""
-    install = dispatch.install
-    dispatch.install = dispatch.uninstall
-    try:
-        yield
-    finally:
-        dispatch.install = install
-        install()
-
-
 def with_lightning_dispatch(loop):
+    """`loop` under Lightning's own hook dispatch instead of genlab.dispatch (which GenerativeModule.setup installs)."""
+
     def run(*args, **kwargs) -> float:
-        with lightning_dispatch():
+        install = dispatch.install
+        dispatch.install = dispatch.uninstall
+        try:
             return loop(*args, **kwargs)
+        finally:
+            dispatch.install = install
+            install()
 
     return run
 
@@ -229,6 +223,21 @@ def selected(names: str) -> list[str]:
     if unknown:
         raise SystemExit(f"--loops {names}: unknown {', '.join(unknown)}; expected a subset of {', '.join(SHORT)}")
     return [SHORT[name] for name in SHORT if name in {"plain", *names.split(",")}]
+
+
+def paired(results: dict[str, list[float]]) -> str:
+    """The targets' ratios taken within each repeat, where the loops ran back to back, so that load
+    drift between repeats cancels: bare / plain and default over bare, median (quartiles)."""
+
+    def ratios(numerator: str, denominator: str) -> str:
+        values = [a / b for a, b in zip(results[SHORT[numerator]], results[SHORT[denominator]], strict=True)]
+        q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+        if numerator == "plain":
+            return f"bare / plain {median:.3f} ({q1:.3f} to {q3:.3f})"
+        return f"default over bare {(median - 1) * 100:+.1f}% ({(q1 - 1) * 100:+.1f} to {(q3 - 1) * 100:+.1f}%)"
+
+    parts = [ratios(a, b) for a, b in (("plain", "bare"), ("default", "bare")) if SHORT[a] in results and SHORT[b] in results]
+    return "; ".join(parts) or "none (time bare, and plain or default)"
 
 
 def main() -> None:
@@ -282,6 +291,7 @@ def main() -> None:
     bare, default = best.get("genlab (bare trainer)"), best.get("genlab (default callbacks+logger)")
     if bare and default:
         print(f"default callbacks+logger on top of bare: {(default / bare - 1) * 100:.1f}% ({(default - bare) * 1e6:.0f} us/batch)")
+    print(f"paired, per repeat (median and quartiles of {args.repeats}): " + paired(results))
     for name in ("genlab (bare trainer)", "genlab (default callbacks+logger)"):
         lightning = best.get(f"{name}, Lightning's hook dispatch")
         if lightning and name in best:

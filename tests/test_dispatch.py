@@ -156,3 +156,53 @@ def test_direct_steps_need_one_device_no_gradient_scaler_and_no_clipping(compose
     assert dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, precision="bf16-mixed"))
     assert not dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, strategy="ddp", devices=2))
     assert not dispatch.direct_steps_allowed(pl.Trainer(accelerator="cpu", logger=False, profiler="simple"))
+
+
+def test_tuples_and_lists_of_tensors_reach_the_device_as_lightnings_default_hook_moves_them():
+    x, y = torch.zeros(2, 1, 4, 4), torch.arange(2)
+    cpu = torch.device("cpu")
+    for batch in ((x, y), [x, y]):
+        moved = dispatch.move_batch(batch, cpu)
+        expected = pl.LightningModule().transfer_batch_to_device(batch, cpu, 0)
+        assert type(moved) is type(expected) and all(a is b for a, b in zip(moved, expected, strict=True))
+    assert dispatch.move_batch({"images": x}, cpu) is None  # anything else is Lightning's to move
+    assert dispatch.move_batch((x, [y]), cpu) is None
+
+
+class CountingDataHooks:
+    """Overrides a data hook of the datamodule (or module) it is mixed into, counting its calls."""
+
+    calls = 0
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        type(self).calls += 1
+        return batch
+
+
+def test_a_data_hook_overridden_on_the_datamodule_or_the_module_runs_on_every_batch(compose_cfg, tmp_path):
+    cfg = compose_cfg("debug=limit", "callbacks.sample_metrics=null", "model.monitor=null", f"paths.output_dir={tmp_path}")
+    plain = build_model(cfg)
+    trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False)
+    trainer.fit(plain, datamodule=instantiate(cfg.dataset))
+    assert plain.__dict__["_batch_hooks_inert"]
+    # debug=limit: two epochs of four training batches, and the sanity check's validation batch (no
+    # callback here needs a fit validation: genlab.dispatch.validation_needed)
+    batches = 2 * 4 + 1
+    for on_datamodule in (True, False):
+        model, datamodule = build_model(cfg), instantiate(cfg.dataset)
+        owner = datamodule if on_datamodule else model
+        counting = type(f"Counting{type(owner).__name__}", (CountingDataHooks, type(owner)), {"calls": 0})
+        owner.__class__ = counting  # the same object, with the hook overridden
+        trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False)
+        trainer.fit(model, datamodule=datamodule)
+        assert not model.__dict__["_batch_hooks_inert"]
+        assert counting.calls == batches, on_datamodule
+
+
+def test_lightning_reads_a_stored_signature_of_training_step():
+    from pytorch_lightning.utilities.signature_utils import is_param_in_hook_signature
+
+    from genlab.models.gan import GAN
+
+    assert GAN.training_step.__signature__ == inspect.signature(GAN.training_step)
+    assert is_param_in_hook_signature(GAN.training_step, "batch_idx", min_args=2)
