@@ -4,7 +4,8 @@
 script runs the same default loop (`overhead.genlab_default`: width-4 DCGAN nets, 8 px digits,
 batch 16, one thread) and times, in place, every callback hook that genlab's default config
 defines, the module's `log_train` and its whole `training_step`, then the same `training_step` under
-the bare trainer. Costs are per training batch: a hook's time over the run divided by the run's
+the bare trainer, and the pieces of Lightning's own per-batch work around it (LOOP_PIECES: its
+fetcher, the batch's way to the device, the loop's bookkeeping). Costs are per training batch: a hook's time over the run divided by the run's
 batches, so hooks that run once an epoch (or once a run: setup, the final checkpoint and grid) are
 spread over them; the steady-state whole batch, as `overhead.py` times it, leaves the first epoch
 and the run's end out.
@@ -18,6 +19,7 @@ steps, whose tensors and code have pushed its own out of the caches.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -27,6 +29,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loops.fetchers import _PrefetchDataFetcher
+from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.trainer.connectors.logger_connector.logger_connector import _LoggerConnector
 
 import genlab.train
 from genlab.data import DigitsDataModule
@@ -35,6 +41,18 @@ from genlab.models.gan import GAN
 from overhead import genlab_bare, genlab_default
 
 HOOKS = [name for name in dir(pl.Callback) if name.startswith("on_") or name in ("setup", "teardown")]
+#: Lightning's per-batch work outside training_step and the hooks (Lightning 2.6's private classes).
+LOOP_PIECES = [
+    (_TrainingEpochLoop, "advance"),  # the whole batch but on_advance_end: fetch, transfer, hooks, training_step
+    (_PrefetchDataFetcher, "__next__"),  # the DataLoader's next batch, and the fetcher's look-ahead
+    (GenerativeModule, "_on_before_batch_transfer"),
+    (SingleDeviceStrategy, "batch_to_device"),
+    (_TrainingEpochLoop, "_build_kwargs"),  # reads training_step's signature
+    (_LoggerConnector, "on_batch_start"),
+    (_LoggerConnector, "on_batch_end"),
+    (_LoggerConnector, "update_train_step_metrics"),
+    (_TrainingEpochLoop, "on_advance_end"),  # whether to validate, LR schedulers, loggers' save
+]
 
 
 class Clock:
@@ -45,6 +63,7 @@ class Clock:
         self.calls: Counter[str] = Counter()
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)  # Lightning reads training_step's signature through __wrapped__
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
@@ -76,6 +95,8 @@ def main() -> None:
     genlab.train.instantiate_group = lambda group: [clock.time_callback(c) if isinstance(c, pl.Callback) else c for c in instantiate_group(group)]
     GAN.training_step = clock.wrap("GAN.training_step", GAN.training_step)
     GenerativeModule.log_train = clock.wrap("GenerativeModule.log_train", GenerativeModule.log_train)
+    for owner, name in LOOP_PIECES:
+        setattr(owner, name, clock.wrap(f"{owner.__name__}.{name}", getattr(owner, name)))
     runs: dict[str, defaultdict[str, list[float]]] = {"default": defaultdict(list), "bare": defaultdict(list)}
     calls: dict[str, int] = {}  # per run
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ class _Throttled:
     def __init__(self, refresh_seconds: float = 0.25, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.refresh_seconds = refresh_seconds
-        self._drawn = 0.0
+        self._drawn = -math.inf  # the first batch is drawn, however young the monotonic clock (a fresh VM's is minutes)
         self._epoch_batches = 0  # the bar's total for this epoch, read once at its start
 
     def needs_validation(self, trainer: pl.Trainer) -> bool:
