@@ -9,8 +9,8 @@ batch 256, and 64 px, batch 128. Settings:
 - channels-last weights and activations (`model.channels_last=true`);
 - data: a DataLoader over host memory, or the uint8 set held on the GPU and indexed there
   (`dataset.device_resident=true`);
-- `torch.compile` of G and D (`model.compile=true`); the plain loop also with mode="reduce-overhead"
-  (CUDA graphs), which genlab does not offer.
+- `torch.compile` of G and D (`model.compile=true`), in its default mode or mode="reduce-overhead"
+  (CUDA graphs; genlab's `model.compile_mode=reduce-overhead`).
 
 "plain" is the loop a researcher writes by hand (its DataLoader: a TensorDataset with pin_memory);
 "genlab" is what `genlab-train` builds (default callbacks and CSV logger and progress bar; the FID
