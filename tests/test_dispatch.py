@@ -12,7 +12,9 @@ from pytorch_lightning import Callback
 from pytorch_lightning.trainer import call
 
 from genlab import dispatch
+from genlab.data import DigitsDataModule
 from genlab.errors import instantiate
+from genlab.models.gan import GAN
 from genlab.train import build_model, instantiate_group
 
 #: Every hook Lightning's loops call on callbacks.
@@ -170,7 +172,7 @@ def test_tuples_and_lists_of_tensors_reach_the_device_as_lightnings_default_hook
 
 
 class CountingDataHooks:
-    """Overrides a data hook of the datamodule (or module) it is mixed into, counting its calls."""
+    """Overrides a data hook of the datamodule or module it is mixed into, counting its calls."""
 
     calls = 0
 
@@ -179,30 +181,35 @@ class CountingDataHooks:
         return batch
 
 
+class CountingDigits(CountingDataHooks, DigitsDataModule):
+    calls = 0
+
+
+class CountingGAN(CountingDataHooks, GAN):
+    calls = 0
+
+
 def test_a_data_hook_overridden_on_the_datamodule_or_the_module_runs_on_every_batch(compose_cfg, tmp_path):
-    cfg = compose_cfg("debug=limit", "callbacks.sample_metrics=null", "model.monitor=null", f"paths.output_dir={tmp_path}")
-    plain = build_model(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False)
-    trainer.fit(plain, datamodule=instantiate(cfg.dataset))
-    assert plain.__dict__["_batch_hooks_inert"]
+    def fit_with(*overrides: str) -> pl.LightningModule:
+        cfg = compose_cfg("debug=limit", "callbacks.sample_metrics=null", "model.monitor=null", f"paths.output_dir={tmp_path}", *overrides)
+        model = build_model(cfg)
+        instantiate(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False).fit(model, datamodule=instantiate(cfg.dataset))
+        return model
+
+    assert fit_with().__dict__["_batch_hooks_inert"]
     # debug=limit: two epochs of four training batches, and the sanity check's validation batch (no
     # callback here needs a fit validation: genlab.dispatch.validation_needed)
     batches = 2 * 4 + 1
-    for on_datamodule in (True, False):
-        model, datamodule = build_model(cfg), instantiate(cfg.dataset)
-        owner = datamodule if on_datamodule else model
-        counting = type(f"Counting{type(owner).__name__}", (CountingDataHooks, type(owner)), {"calls": 0})
-        owner.__class__ = counting  # the same object, with the hook overridden
-        trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False)
-        trainer.fit(model, datamodule=datamodule)
-        assert not model.__dict__["_batch_hooks_inert"]
-        assert counting.calls == batches, on_datamodule
+    for counting, override in (
+        (CountingDigits, "dataset._target_=tests.test_dispatch.CountingDigits"),
+        (CountingGAN, "model._target_=tests.test_dispatch.CountingGAN"),
+    ):
+        assert not fit_with(override).__dict__["_batch_hooks_inert"]
+        assert counting.calls == batches, override
 
 
 def test_lightning_reads_a_stored_signature_of_training_step():
     from pytorch_lightning.utilities.signature_utils import is_param_in_hook_signature
-
-    from genlab.models.gan import GAN
 
     assert GAN.training_step.__signature__ == inspect.signature(GAN.training_step)
     assert is_param_in_hook_signature(GAN.training_step, "batch_idx", min_args=2)
