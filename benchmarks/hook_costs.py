@@ -5,9 +5,9 @@ script runs the same default loop (`overhead.genlab_default`: width-4 DCGAN nets
 batch 16, one thread) and times, in place, every callback hook that genlab's default config
 defines, the module's `log_train` and its whole `training_step`, then the same `training_step` under
 the bare trainer, and the pieces of Lightning's own per-batch work around it (LOOP_PIECES: its
-fetcher, the batch's way to the device, the loop's bookkeeping). Costs are per training batch: a hook's time over the run divided by the run's
-batches, so hooks that run once an epoch (or once a run: setup, the final checkpoint and grid) are
-spread over them; the steady-state whole batch, as `overhead.py` times it, leaves the first epoch
+fetcher, the batch's way to the device, the loop's bookkeeping). Costs are per training batch: a
+hook's time over the run divided by the run's batches, so hooks that run once an epoch (or once a
+run: setup, the final checkpoint and grid) are spread over them; the steady-state whole batch, as `overhead.py` times it, leaves the first epoch
 and the run's end out.
 
 In place matters: a hook that takes 3 us in a `timeit` loop takes 10-20 us between two training

@@ -14,8 +14,9 @@ EMA update and number of steps; only the loop around them differs:
 
 Reported per loop: ms per batch in steady state (after the first epoch, without what runs once at
 the end; best of --repeats, loops interleaved so load drift hits all alike), the ratio to the plain
-loop, the targets' ratios paired within each repeat (median and quartiles), the host overhead in microseconds per batch, and what one grid and one last.ckpt cost each
-time they are written (by default a grid at most every 30 s, last.ckpt every 300 s and at the end). With tiny nets on one
+loop, the targets' ratios paired within each repeat (median and quartiles), the host overhead in
+microseconds per batch, and what one grid and one last.ckpt cost each time they are written (by
+default a grid at most every 30 s, last.ckpt every 300 s and at the end). With tiny nets on one
 thread a step takes ~2 ms, the stand-in for a fast accelerator where fixed per-step costs decide.
 
     python benchmarks/overhead.py --size small            # width 4, 8 px, batch 16, 1 thread

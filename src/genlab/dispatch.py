@@ -38,6 +38,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.apply_func import _BLOCKING_DEVICE_TYPES
 from pytorch_lightning import Callback
 from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from pytorch_lightning.profilers import PassThroughProfiler
@@ -139,8 +140,6 @@ def direct_steps_allowed(trainer: pl.Trainer) -> bool:
 
 #: The data hooks Lightning calls on every batch, on the datamodule where it overrides them, else on the module.
 BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
-#: Device types Lightning copies to without `non_blocking` (lightning_fabric.utilities.apply_func).
-_BLOCKING_DEVICE_TYPES = ("cpu", "mps")
 
 
 def batch_hooks_inert(module: pl.LightningModule, trainer: pl.Trainer) -> bool:
@@ -154,13 +153,14 @@ def batch_hooks_inert(module: pl.LightningModule, trainer: pl.Trainer) -> bool:
 
 def move_batch(batch: Any, device: Any) -> Any | None:
     """A tuple or list of tensors on `device`, each moved as Lightning's default
-    `transfer_batch_to_device` moves it; None for any other batch, which is then Lightning's to move. Lightning looks each of the three BATCH_HOOKS up between module and
-    datamodule and dispatches it on every batch: ~100 us a batch on a CPU host (issue 17)."""
+    `transfer_batch_to_device` moves it (non-blocking except to Lightning's blocking device types);
+    None for any other batch, which is then Lightning's to move. Lightning looks each of the three
+    BATCH_HOOKS up between module and datamodule and dispatches it on every batch: ~100 us a batch
+    on a CPU host (issue 17)."""
     if type(batch) not in (tuple, list) or any(type(t) is not Tensor for t in batch):
         return None
-    if not isinstance(device, torch.device) or device.type in _BLOCKING_DEVICE_TYPES:
-        return type(batch)(t.to(device) for t in batch)
-    return type(batch)(t.to(device, non_blocking=True) for t in batch)
+    non_blocking = isinstance(device, torch.device) and device.type not in _BLOCKING_DEVICE_TYPES
+    return type(batch)(t.to(device, non_blocking=non_blocking) for t in batch)
 
 
 def install() -> None:

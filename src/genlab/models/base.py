@@ -110,13 +110,16 @@ class GenerativeModule(pl.LightningModule):
     # Lightning's private entry points to the three data hooks, which it looks up between module and
     # datamodule and dispatches on every batch. Where neither overrides them (checked at setup),
     # genlab.dispatch.move_batch does what their defaults do to a tuple or list of tensors.
+    def _batch_hooks_skippable(self) -> bool:
+        return self.__dict__.get("_batch_hooks_inert", False) and not dispatch.profiling(self._trainer)
+
     def _on_before_batch_transfer(self, batch: Any, dataloader_idx: int = 0) -> Any:
-        if self.__dict__.get("_batch_hooks_inert") and not dispatch.profiling(self._trainer):
+        if self._batch_hooks_skippable():
             return batch
         return super()._on_before_batch_transfer(batch, dataloader_idx)
 
     def _apply_batch_transfer_handler(self, batch: Any, device: torch.device | None = None, dataloader_idx: int = 0) -> Any:
-        if self.__dict__.get("_batch_hooks_inert") and not dispatch.profiling(self._trainer):
+        if self._batch_hooks_skippable():
             moved = dispatch.move_batch(batch, device or self.device)
             if moved is not None:
                 return moved
