@@ -108,6 +108,28 @@ def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(compose_cfg, tmp_path)
         resolve_resume(cfg)
 
 
+def run_records(run: Path) -> dict[Path, bytes]:
+    """What a run dir holds of genlab's (Hydra rewrites .hydra/ and appends to the log at every start)."""
+    return {path: path.read_bytes() for path in run.rglob("*") if path.is_file() and ".hydra" not in path.parts and path.suffix != ".log"}
+
+
+def test_a_new_run_in_a_dir_that_holds_a_run_is_refused_and_leaves_the_run_as_it_was(cli, tmp_path):
+    run = tmp_path / "run"
+    first = cli("train", *RUN, "trainer.max_epochs=1", f"hydra.run.dir={run}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    # Every genlab run dir holds .hydra/ and train.log before the first row: Lightning's CSV writer
+    # warned on every run that "previous log files will be deleted" although there were none.
+    assert "will be deleted" not in first.stderr
+    before = run_records(run)
+    assert {"checkpoints/last.ckpt", "metrics.csv", "config.yaml"} <= {str(path.relative_to(run)) for path in before}
+
+    again = cli("train", *RUN, "trainer.max_epochs=2", f"hydra.run.dir={run}")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert f"paths.output_dir={run} already holds a run (checkpoints/last.ckpt, metrics.csv" in again.stderr
+    assert "resume it with ckpt_path=last, or start in a new dir (hydra.run.dir=...)" in again.stderr
+    assert run_records(run) == before
+
+
 @pytest.mark.slow  # the in-process test in tests/callbacks/test_faults.py is the quick one
 def test_a_nan_loss_stops_a_run_with_one_sentence_naming_the_step_and_the_loss(cli, tmp_path):
     result = cli("train", "model=vae", "model.lr=1e9", "debug=limit", "~callbacks.sample_metrics", f"hydra.run.dir={tmp_path / 'run'}")

@@ -128,15 +128,28 @@ class _ContinuingLogger:
         super().log_metrics(metrics, step)  # type: ignore[misc] - the Lightning logger after this mixin
 
 
+class _FreshWriter(ExperimentWriter):
+    """Lightning's CSV writer, without its warning that "previous log files will be deleted" for a
+    run dir that holds none: every genlab run dir holds .hydra/ and the run's log before the first
+    row. An existing metrics.csv is still replaced, with the warning (`ckpt_path=auto` starting
+    afresh where an earlier attempt died before its first checkpoint; genlab-train refuses any other
+    new run in a dir that holds one, see genlab.train.check_new_run_dir)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            super()._check_log_dir_exists()
+
+
 class CSVLogger(_ContinuingLogger, _CSVLogger):
     """pytorch_lightning's CSVLogger that continues metrics.csv when the run is resumed."""
 
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
-        if self._experiment is None and self.continuation is not None:
+        if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+            writer = _FreshWriter if self.continuation is None else _AppendingWriter
+            self._experiment = writer(log_dir=self.log_dir)
         return super().experiment
 
     def _cut(self, step: int) -> None:

@@ -84,7 +84,7 @@ def test_compile_compiles_the_networks_in_place_and_keeps_checkpoint_keys(compos
     assert "generator.net.0.weight" in keys and "discriminator.head.weight" in keys
 
 
-def test_compile_mode_reaches_torch_compile_and_cuda_graph_modes_mark_every_batch_as_a_step(compose_cfg, monkeypatch):
+def test_compile_mode_reaches_torch_compile_and_cuda_graph_modes_mark_every_batch_as_a_step(compose_cfg, monkeypatch, tmp_path):
     modes: list[str] = []
     real_compile = torch.compile
 
@@ -98,7 +98,8 @@ def test_compile_mode_reaches_torch_compile_and_cuda_graph_modes_mark_every_batc
     for mode, batches in (("reduce-overhead", 3), ("max-autotune-no-cudagraphs", 2)):
         modes.clear()
         marks.clear()
-        cfg = compose_cfg("~recipe", "model.compile=true", f"model.compile_mode={mode}", f"trainer.limit_train_batches={batches}", *QUIET)
+        run_dir = f"paths.output_dir={tmp_path / mode}"  # a run dir each: genlab-train refuses one that holds a run
+        cfg = compose_cfg("~recipe", "model.compile=true", f"model.compile_mode={mode}", f"trainer.limit_train_batches={batches}", run_dir, *QUIET)
         train(cfg)
         assert modes == [mode, mode]  # G and D
         # CUDA graphs: each batch starts a new step (the last step's graph outputs may be overwritten).

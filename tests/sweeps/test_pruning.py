@@ -56,6 +56,9 @@ def test_a_trial_worse_than_the_median_is_pruned_with_its_last_value_and_its_run
     study, result = sweep(cli, sweep_dir, "model.lr=1e-9")
     assert_second_trial_pruned_after_one_evaluation(study, sweep_dir)
     assert "2 trials (1 complete, 1 pruned); best trial 0" in result.stdout
+    # The continued study's job got a dir of its own: the first trial's is still there, whole.
+    assert job_of(sweep_dir, 0).name == "0" and job_of(sweep_dir, 1).name == "1"
+    assert (job_of(sweep_dir, 0) / "checkpoints" / "last.ckpt").is_file()
     metrics = (job_of(sweep_dir, 1) / "metrics.csv").read_text().splitlines()
     assert {line.split(",")[0] for line in metrics[1:]} <= {"0"}  # the job logged epoch 0 only
 

@@ -145,6 +145,9 @@ class OptunaSweep:
             f"Study {study.study_name} in {self.storage_url or 'memory'}: {type(sampler).__name__}, {self.direction}, pruner {type(study.pruner).__name__}"
         )
         write_study_file(self.config.hydra.sweep.dir, self.storage_url, study.study_name)
+        # Job numbers (the default job dir `<sweep dir>/<job num>`) go on from the study's trials, so
+        # a continued study never starts a job in an earlier one's dir (genlab-train refuses that).
+        self.job_idx = max(self.job_idx, len(study.get_trials(deepcopy=False)))
         # fail_stale_trials is marked experimental since Optuna 2.9; it is what Study.optimize calls.
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
