@@ -17,8 +17,13 @@ def to_uint8(images: Tensor) -> Tensor:
 
 
 def from_uint8(images: Tensor) -> Tensor:
-    """uint8 NCHW -> [-1, 1] float NCHW."""
-    return images.float().div(127.5).sub(1.0)
+    """uint8 NCHW -> [-1, 1] float NCHW, in the standard contiguous layout whatever `images`' strides.
+
+    Why the layout: a 1-channel batch cut from H x W x C storage (a prepared folder, a stream) is
+    "contiguous" with strides (HW, 1, W, 1), which convolutions read as channels-last and round
+    differently, so the same pixels from an IDX file and a PNG folder would train different weights.
+    """
+    return images.to(torch.float32, memory_format=torch.contiguous_format).div(127.5).sub(1.0)
 
 
 def to_unit(images: Tensor) -> Tensor:
