@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from genlab.errors import ConfigError
-from genlab.train import resolve_resume
+from genlab.train import resolve_resume, train
 from tests.conftest import REPO
 from tests.wandb_records import history
 
@@ -109,8 +109,8 @@ def test_ckpt_path_last_needs_a_run_dir_with_a_checkpoint(compose_cfg, tmp_path)
 
 
 def run_records(run: Path) -> dict[Path, bytes]:
-    """What a run dir holds of genlab's (Hydra rewrites .hydra/ and appends to the log at every start)."""
-    return {path: path.read_bytes() for path in run.rglob("*") if path.is_file() and ".hydra" not in path.parts and path.suffix != ".log"}
+    """Every file a run dir holds, .hydra/ (the overrides that made the run) and the log included."""
+    return {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
 
 
 def test_a_new_run_in_a_dir_that_holds_a_run_is_refused_and_leaves_the_run_as_it_was(cli, tmp_path):
@@ -121,11 +121,13 @@ def test_a_new_run_in_a_dir_that_holds_a_run_is_refused_and_leaves_the_run_as_it
     # warned on every run that "previous log files will be deleted" although there were none.
     assert "will be deleted" not in first.stderr
     before = run_records(run)
-    assert {"checkpoints/last.ckpt", "metrics.csv", "config.yaml"} <= {str(path.relative_to(run)) for path in before}
+    assert {"checkpoints/last.ckpt", "metrics.csv", "config.yaml", ".hydra/overrides.yaml", "train.log"} <= {
+        str(path.relative_to(run)) for path in before
+    }
 
     again = cli("train", *RUN, "trainer.max_epochs=2", f"hydra.run.dir={run}")
     assert again.returncode == 2 and "Traceback" not in again.stderr
-    assert f"paths.output_dir={run} already holds a run (checkpoints/last.ckpt, metrics.csv" in again.stderr
+    assert f"hydra.run.dir={run} already holds a run (checkpoints/last.ckpt, metrics.csv" in again.stderr
     assert "resume it with ckpt_path=last, or start in a new dir (hydra.run.dir=...)" in again.stderr
     assert run_records(run) == before
 
@@ -135,6 +137,17 @@ def test_a_nan_loss_stops_a_run_with_one_sentence_naming_the_step_and_the_loss(c
     result = cli("train", "model=vae", "model.lr=1e9", "debug=limit", "~callbacks.sample_metrics", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "genlab: error: train/" in result.stderr and "global step" in result.stderr
+
+
+def test_a_new_run_whose_paths_output_dir_holds_a_run_is_refused_before_anything_is_written(compose_cfg, tmp_path):
+    # paths.output_dir may point elsewhere than hydra.run.dir (which RunDirGuard checks): train checks it too.
+    other = tmp_path / "other"
+    (other / "checkpoints").mkdir(parents=True)
+    (other / "checkpoints" / "best.ckpt").write_bytes(b"a run's weights")
+    with pytest.raises(ConfigError, match=rf"^paths.output_dir={other} already holds a run \(checkpoints/best.ckpt\)"):
+        train(compose_cfg(f"paths.output_dir={other}"))
+    assert sorted(other.rglob("*")) == [other / "checkpoints", other / "checkpoints" / "best.ckpt"]
+    assert (other / "checkpoints" / "best.ckpt").read_bytes() == b"a run's weights"
 
 
 def test_ckpt_path_auto_resumes_when_the_run_dir_has_a_last_ckpt_and_starts_afresh_otherwise(compose_cfg, tmp_path):

@@ -133,7 +133,7 @@ class _FreshWriter(ExperimentWriter):
     run dir that holds none: every genlab run dir holds .hydra/ and the run's log before the first
     row. An existing metrics.csv is still replaced, with the warning (`ckpt_path=auto` starting
     afresh where an earlier attempt died before its first checkpoint; genlab-train refuses any other
-    new run in a dir that holds one, see genlab.train.check_new_run_dir)."""
+    new run in a dir that holds one, see genlab.rundir)."""
 
     def _check_log_dir_exists(self) -> None:
         if os.path.isfile(self.metrics_file_path):

@@ -25,6 +25,7 @@ from genlab.history import ContinuesHistory, ResumePoint
 from genlab.launch import check_slurm_step, die_with_launcher, supervised_ranks
 from genlab.loggers import quiet_lightning_tips, run_info
 from genlab.models.base import GenerativeModule
+from genlab.rundir import check_new_run_dir
 from genlab.strategies import close_process_group
 from genlab.sweeps import in_multirun, sweep_job, write_result
 
@@ -94,25 +95,6 @@ def resolve_resume(cfg: DictConfig) -> str | None:
     return str(path)
 
 
-def check_new_run_dir(cfg: DictConfig, output_dir: Path) -> None:
-    """A new run must not start in a run dir that holds another run's checkpoints or records.
-
-    Lightning would version the checkpoints beside the new ones (last-v1.ckpt) and delete
-    metrics.csv; config.yaml, result.json and the grids would describe the new run only. Every rank
-    checks before fitting, when no rank has written any of these yet. `ckpt_path=auto` starts
-    afresh there on purpose: a requeued job whose first attempt died before its first checkpoint.
-    """
-    if cfg.ckpt_path == "auto":
-        return
-    records = [*output_dir.glob("checkpoints/*.ckpt"), output_dir / "metrics.csv", output_dir / "metrics.jsonl"]
-    found = sorted(str(path.relative_to(output_dir)) for path in records if path.is_file())
-    if found:
-        raise ConfigError(
-            f"paths.output_dir={output_dir} already holds a run ({', '.join(found)}), which a new run there would overwrite: "
-            "resume it with ckpt_path=last, or start in a new dir (hydra.run.dir=...)"
-        )
-
-
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured model; return the value of `cfg.optimized_metric` (None if unset)."""
     quiet_lightning_tips()
@@ -123,8 +105,7 @@ def train(cfg: DictConfig) -> float | None:
     # Read and checked (weights_only, allow-listed targets, same family) before Lightning loads it.
     resumed = check_resume(ckpt_path, cfg.model) if ckpt_path else None
     output_dir = Path(cfg.paths.output_dir)
-    if ckpt_path is None:
-        check_new_run_dir(cfg, output_dir)
+    check_new_run_dir(cfg, output_dir)  # hydra.run.dir was checked before Hydra wrote there (RunDirGuard)
     datamodule = instantiate(cfg.dataset)
     model = build_model(cfg)
     check_compatible(model, datamodule)
