@@ -111,14 +111,20 @@ def test_real_and_fake_are_augmented_alike_in_both_players_steps(policy, one_thr
 
 
 @pytest.mark.slow
-def test_diffaugment_beats_no_augmentation_on_a_tenth_of_the_digits(cache_dir, one_thread):
-    """144 training digits, 6,000 batches each (1,500 epochs), the same seed: translation DiffAugment
-    gives a lower classifier FID against the validation split than no augmentation
-    (benchmarks/diffaugment_small.py; measured: 13.7 vs 17.4, more seeds in benchmarks/README.md).
-    About 2 x 1.5 min on 2 shared cores."""
-    from benchmarks.diffaugment_small import train_and_score
+def test_diffaugment_beats_no_augmentation_on_a_tenth_of_the_digits(cache_dir):
+    """144 training digits, 6,000 batches a run (1,500 epochs), seeds 0-2 with and without
+    translation DiffAugment: its mean classifier FID against the validation split is at least 5%
+    lower, and it wins in at least two of the three seeds (benchmarks/diffaugment_small.py). One
+    seed is not evidence here: a float-rounding change alone moved seed 0's pair from 13.7 vs 17.4
+    to 13.8 vs 14.6. Measured over seeds 0-5 (benchmarks/README.md): 8% lower mean, 5 wins of 6;
+    seeds 0-2 give 10% and 3 wins, seeds 3-5 6% and 2 wins. Six runs, two at a time on one thread
+    each: about 6.5 min on 2 cores."""
+    from benchmarks.diffaugment_small import score_runs
 
-    plain = train_and_score("", 0.1, 6000, 0, str(cache_dir))
-    augmented = train_and_score("translation", 0.1, 6000, 0, str(cache_dir))
-    assert plain["train_images"] == augmented["train_images"] == 144
-    assert augmented["fid"] < 0.9 * plain["fid"], (augmented["fid"], plain["fid"])
+    seeds = (0, 1, 2)
+    runs = [(policy, seed) for seed in seeds for policy in ("", "translation")]
+    scores = score_runs(runs, 0.1, 6000, str(cache_dir), processes=2)
+    assert all(s["train_images"] == 144 for s in scores)
+    plain, augmented = [s["fid"] for s in scores[0::2]], [s["fid"] for s in scores[1::2]]
+    assert sum(augmented) < 0.95 * sum(plain), (augmented, plain)
+    assert sum(a < p for a, p in zip(augmented, plain)) >= 2, (augmented, plain)
