@@ -38,9 +38,13 @@ class EMA(AveragedModel):
     initialisation early in training: with a fixed 0.999, 58% of the average is still the initial
     weights after 540 updates.
 
-    `update` gives what `AveragedModel.update_parameters` gives, without its three reads of the
-    update count per step (each a wait for the device on a GPU): the count is mirrored on the host
-    and read from the `n_averaged` buffer once after a checkpoint is loaded.
+    `update` (also `update_parameters`) gives what `AveragedModel.update_parameters` gives, for
+    under half its host time per step (benchmarks/README.md, issue 17):
+    - the update count lives on the host. AveragedModel reads the `n_averaged` buffer three times a
+      step (each a wait for the device on a GPU) and increments it (a kernel); here the buffer is
+      written when a state dict is saved and read once after one is loaded;
+    - which of the network's tensors pairs with which of the copy's is worked out once per network
+      (`TensorPairs`), not by walking both module trees every step.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
@@ -48,32 +52,82 @@ class EMA(AveragedModel):
         self.decay = decay
         # The copy belongs to no optimizer: keep autograd out of it.
         self.module.requires_grad_(False)
-        self._updates: int | None = 0  # host mirror of n_averaged; None: read it at the next update
+        self._updates: int | None = 0  # the update count; None: read n_averaged at the next update
         self._spectral_norm = any(hasattr(sub, "parametrizations") for sub in self.module.modules())
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._updates = None
 
+    def _save_to_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        if self._updates is not None:
+            self.n_averaged.fill_(self._updates)
+        super()._save_to_state_dict(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The pairs hold the source network: pickling (ddp_spawn) and deepcopy rebuild them instead.
+        return {key: value for key, value in self.__dict__.items() if key != "_pairs"}
+
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
-        averaged = [*self.module.parameters(), *self.module.buffers()]
-        current = [t.detach() for t in (*module.parameters(), *module.buffers())]
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None or pairs.source is not module:
+            pairs = self.__dict__["_pairs"] = TensorPairs(self.module, module)
         if self._updates is None:
             self._updates = int(self.n_averaged)
+        averaged, current = pairs.floats()
         if self._updates == 0:
             torch._foreach_copy_(averaged, current)
         else:
-            floats = [i for i, t in enumerate(averaged) if t.is_floating_point()]
-            others = [i for i, t in enumerate(averaged) if not t.is_floating_point()]  # num_batches_tracked
-            weight = self.multi_avg_fn.weight(self._updates)
-            torch._foreach_lerp_([averaged[i] for i in floats], [current[i] for i in floats], weight)
-            if others:
-                torch._foreach_copy_([averaged[i] for i in others], [current[i] for i in others])
-        self.n_averaged += 1
+            torch._foreach_lerp_(averaged, current, self.multi_avg_fn.weight(self._updates))
+        averaged, current = pairs.others()  # BatchNorm's num_batches_tracked: copied
+        if averaged:
+            torch._foreach_copy_(averaged, current)
         self._updates += 1
         if self._spectral_norm:
             refresh_spectral_norms(self.module)
+
+    def update_parameters(self, model: nn.Module) -> None:
+        self.update(model)
+
+
+class TensorPairs:
+    """The (averaged, current) tensor pairs of an EMA update: each parameter and buffer of `source`
+    (in the order and with the de-duplication of `parameters()` and `buffers()`) against the copy's.
+
+    Kept as the dict and key each tensor sits under, and looked up at every update: moving a network
+    (`.to()`, `.cuda()`) replaces its buffers, and the pairs must see the new ones.
+    """
+
+    def __init__(self, copy: nn.Module, source: nn.Module) -> None:
+        self.source = source
+        averaged, current = self.slots(copy), self.slots(source)
+        if len(averaged) != len(current):
+            raise ValueError(f"the EMA copy has {len(averaged)} parameters and buffers, the network {len(current)}: not the same architecture")
+        floating = [table[key].is_floating_point() for table, key in averaged]
+        self._floats = [(a, c) for a, c, f in zip(averaged, current, floating) if f]
+        self._others = [(a, c) for a, c, f in zip(averaged, current, floating) if not f]
+
+    @staticmethod
+    def slots(module: nn.Module) -> list[tuple[dict[str, Tensor], str]]:
+        found = []
+        for table, named in (("_parameters", module.named_parameters()), ("_buffers", module.named_buffers())):
+            for name, _ in named:
+                owner, _, key = name.rpartition(".")
+                found.append((getattr(module.get_submodule(owner), table), key))
+        return found
+
+    @staticmethod
+    def _tensors(pairs: list[tuple[tuple[dict[str, Tensor], str], tuple[dict[str, Tensor], str]]]) -> tuple[list[Tensor], list[Tensor]]:
+        return [a[k] for (a, k), _ in pairs], [c[k] for _, (c, k) in pairs]
+
+    def floats(self) -> tuple[list[Tensor], list[Tensor]]:
+        """The floating-point tensors: averaged, current."""
+        return self._tensors(self._floats)
+
+    def others(self) -> tuple[list[Tensor], list[Tensor]]:
+        """The rest (integer counters): averaged, current."""
+        return self._tensors(self._others)
 
 
 @torch.no_grad()
