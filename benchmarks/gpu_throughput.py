@@ -19,6 +19,7 @@ epoch and --warmup more batches (compilation happens before), with a CUDA synchr
 utilisation (NVML, every 20 ms) in between. Results: one JSON line per run (--out) and a table.
 
     python benchmarks/gpu_throughput.py --out results.jsonl                 # on a GPU machine
+    python benchmarks/gpu_throughput.py --targets --out results.jsonl       # only what the targets compare
     python benchmarks/gpu_throughput.py --device cpu --images 600 --steps 4 --warmup 2 --sizes 32  # smoke test
 """
 
@@ -66,6 +67,18 @@ VARIANTS = {
     # torch 2.11+cu130 on the H200 fails here (inductor's convolution_backward strides at 4x4 maps).
     "plain bf16 + channels-last + device-resident + compile": ("plain", {**FAST, "compile": "default"}),
 }
+#: `--targets`: what issue 17's two GPU targets compare (fastest genlab against the default recipe and
+#: against the fastest plain loop), with the eager device-resident pair between them; ~half the runs.
+TARGETS = [
+    "genlab default (fp32, DataLoader)",
+    "plain fp32, device-resident",
+    "genlab fp32, device-resident",
+    "plain fp32, device-resident, compile reduce-overhead",
+    "genlab fp32, device-resident, compile reduce-overhead",
+    "plain bf16, device-resident, compile reduce-overhead",
+    "genlab bf16, device-resident, compile reduce-overhead",
+]
+assert set(TARGETS) <= set(VARIANTS), "TARGETS names a variant VARIANTS does not define"
 
 
 class RandomImages(InMemoryImageDataModule):
@@ -287,6 +300,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], choices=sorted(BATCH))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="VARIANT")
+    parser.add_argument("--targets", action="store_true", help="only the variants issue 17's targets compare (TARGETS)")
     parser.add_argument("--steps", type=int, default=300, help="timed batches per run")
     parser.add_argument("--warmup", type=int, default=30, help="batches after the first epoch before the window (+40 with compile)")
     parser.add_argument("--images", type=int, default=50_000)
@@ -294,11 +308,12 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="append one JSON line per run here")
     parser.add_argument("--profile", default=None, help="append each run's cProfile breakdown (host time) here")
     args = parser.parse_args()
+    variants = TARGETS if args.targets else args.variants
     device = torch.device(args.device)
     torch.set_float32_matmul_precision("high")  # TF32 matmuls, as cuDNN's convolutions already are
     rows = []
     # Everything without compilation first, both sizes, so that a run cut short still reports them.
-    order = sorted(((s, v) for s in args.sizes for v in args.variants), key=lambda sv: ("compile" in sv[1], sv[0]))
+    order = sorted(((s, v) for s in args.sizes for v in variants), key=lambda sv: ("compile" in sv[1], sv[0]))
     data = {s: RandomImages(count=args.images, image_size=s, batch_size=BATCH[s]) for s in args.sizes}
     for size, name in order:
         dm = data[size]
