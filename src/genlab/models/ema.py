@@ -91,6 +91,10 @@ class EMA(AveragedModel):
         self.update(model)
 
 
+#: Where a tensor sits: a module's `_parameters` or `_buffers` dict, and its key there.
+Slot = tuple[dict[str, Tensor], str]
+
+
 class TensorPairs:
     """The (averaged, current) tensor pairs of an EMA update: each parameter and buffer of `source`
     (in the order and with the de-duplication of `parameters()` and `buffers()`) against the copy's.
@@ -109,7 +113,8 @@ class TensorPairs:
         self._others = [(a, c) for a, c, f in zip(averaged, current, floating) if not f]
 
     @staticmethod
-    def slots(module: nn.Module) -> list[tuple[dict[str, Tensor], str]]:
+    def slots(module: nn.Module) -> list[Slot]:
+        """The slot of each tensor that `module.parameters()` then `module.buffers()` yield."""
         found = []
         for table, named in (("_parameters", module.named_parameters()), ("_buffers", module.named_buffers())):
             for name, _ in named:
@@ -118,7 +123,7 @@ class TensorPairs:
         return found
 
     @staticmethod
-    def _tensors(pairs: list[tuple[tuple[dict[str, Tensor], str], tuple[dict[str, Tensor], str]]]) -> tuple[list[Tensor], list[Tensor]]:
+    def _tensors(pairs: list[tuple[Slot, Slot]]) -> tuple[list[Tensor], list[Tensor]]:
         return [a[k] for (a, k), _ in pairs], [c[k] for _, (c, k) in pairs]
 
     def floats(self) -> tuple[list[Tensor], list[Tensor]]:
