@@ -20,7 +20,7 @@ The callbacks defining each hook are found once per trainer and hook, and again 
 `trainer.callbacks` changes. `install()` is idempotent; GenerativeModule.setup calls it.
 
 `direct_steps_allowed` says when a manual-optimization step may also skip Lightning's backward and
-optimizer-step wrappers (GenerativeModule.backward_and_step): while genlab's dispatch is installed,
+optimizer-step wrappers (GenerativeModule.zero_grad_backward_step): while genlab's dispatch is installed,
 on one device, with no gradient scaler, no profiler and no callback defining the hooks those
 wrappers call. Lightning's step counting (global_step) is kept.
 

@@ -174,20 +174,28 @@ class GenerativeModule(pl.LightningModule):
             for p in flipped:
                 p.requires_grad = True
 
-    def backward_and_step(self, optimizer: Any, loss: Tensor) -> None:
-        """`self.manual_backward(loss)` then `optimizer.step()` (a LightningOptimizer).
+    def zero_grad_backward_step(self, optimizer: Any, loss: Tensor) -> None:
+        """One update of `optimizer` (a LightningOptimizer) on `loss`: `optimizer.zero_grad(set_to_none=True)`,
+        `self.manual_backward(loss)`, then `optimizer.step()`.
 
-        When neither can do more than `loss.backward()` and the raw step (one device, no gradient
-        scaler or profiler, no callback or module hook on the way: genlab.dispatch.direct_steps_allowed,
-        step_hooks_inert), they run directly: Lightning's wrappers cost ~45 us a step on a CPU host
-        (benchmarks/README.md, issue 17). Lightning still counts the step (global_step, resume).
+        When none of them can do more than set each gradient to None, `loss.backward()` and the raw
+        step (one device, no gradient scaler or profiler, no callback or module hook on the way:
+        genlab.dispatch.direct_steps_allowed, step_hooks_inert), they run directly. On a CPU host
+        Lightning's wrappers cost ~45 us a step, and torch's zero_grad ~30 us around its loop (a
+        profiler range and a TorchDynamo guard; benchmarks/README.md, issue 17). Lightning still
+        counts the step (global_step, resume).
         """
         if self.__dict__.get("_direct_steps", False):
+            raw = optimizer.optimizer
+            for group in raw.param_groups:
+                for p in group["params"]:
+                    p.grad = None
             loss.backward()
             optimizer._on_before_step()  # the manual-optimization loop's step counting, as LightningOptimizer.step calls it
-            optimizer.optimizer.step()
+            raw.step()
             optimizer._on_after_step()
         else:
+            optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()
 

@@ -234,16 +234,14 @@ class CycleGAN(GenerativeModule):
 
         with self.toggled_optimizer(opt_g):  # D's parameters get no gradients here
             losses, images = self.generator_losses(real_A, real_B)
-            opt_g.zero_grad(set_to_none=True)
-            self.backward_and_step(opt_g, sum(losses.values()))
+            self.zero_grad_backward_step(opt_g, sum(losses.values()))
 
         with self.toggled_optimizer(opt_d):
             fake_B = self.pools["A"].query(images["fake_B"])
             fake_A = self.pools["B"].query(images["fake_A"])
             losses["D_A"] = self.discriminator_loss(self.D_A, real_B, fake_B)
             losses["D_B"] = self.discriminator_loss(self.D_B, real_A, fake_A)
-            opt_d.zero_grad(set_to_none=True)
-            self.backward_and_step(opt_d, losses["D_A"] + losses["D_B"])
+            self.zero_grad_backward_step(opt_d, losses["D_A"] + losses["D_B"])
 
         logs = {f"train/{name}": losses[name].detach() for name in self.loss_names if name in losses}
         logs["train/loss_g"] = sum(losses[k] for k in losses if k[0] != "D").detach()

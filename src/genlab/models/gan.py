@@ -179,15 +179,13 @@ class GAN(GenerativeModule):
                 gamma = self.r1_gamma if key == "train/r1" else self.r2_gamma
                 d_loss = d_loss + self.reg_every * gamma / 2 * penalty
                 logs[key] = penalty.detach()
-        opt_d.zero_grad(set_to_none=True)
-        self.backward_and_step(opt_d, d_loss)
+        self.zero_grad_backward_step(opt_d, d_loss)
 
         if (batch_idx + 1) % self.n_critic == 0:
             with self.toggled_optimizer(opt_g):
                 fake = self.generator(self.noise(n), labels)
                 g_loss = self.loss.generator(self.critic(fake, labels))
-                opt_g.zero_grad(set_to_none=True)
-                self.backward_and_step(opt_g, g_loss)
+                self.zero_grad_backward_step(opt_g, g_loss)
             if self.generator_ema is not None:
                 self.generator_ema.update(self.generator)
             logs["train/loss_g"] = g_loss.detach()

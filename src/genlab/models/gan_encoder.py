@@ -34,6 +34,5 @@ def encoder_step(model: Any, optimizer: Any, n: int, labels: Tensor | None) -> T
         images = net(z, labels)
     with model.toggled_optimizer(optimizer):
         loss = ((model.encoder(images) - z) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        model.backward_and_step(optimizer, loss)
+        model.zero_grad_backward_step(optimizer, loss)
     return loss.detach()
