@@ -181,7 +181,7 @@ class GenerativeModule(pl.LightningModule):
         When none of them can do more than set each gradient to None, `loss.backward()` and the raw
         step (one device, no gradient scaler or profiler, no callback or module hook on the way:
         genlab.dispatch.direct_steps_allowed, step_hooks_inert), they run directly. On a CPU host
-        Lightning's wrappers cost ~45 us a step, and torch's zero_grad ~30 us around its loop (a
+        Lightning's wrappers cost ~45 us a step, and torch's zero_grad ~50 us around its loop (a
         profiler range and a TorchDynamo guard; benchmarks/README.md, issue 17). Lightning still
         counts the step (global_step, resume).
         """
