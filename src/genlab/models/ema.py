@@ -38,8 +38,9 @@ class EMA(AveragedModel):
     initialisation early in training: with a fixed 0.999, 58% of the average is still the initial
     weights after 540 updates.
 
-    `update` (also `update_parameters`) gives what `AveragedModel.update_parameters` gives, for
-    under half its host time per step (benchmarks/README.md, issue 17):
+    `update` (also `update_parameters`) gives what `AveragedModel.update_parameters` gives, with less
+    host time per step (~39 us instead of ~101 us a small-DCGAN batch without the two changes
+    below; benchmarks/README.md, issue 17):
     - the update count lives on the host. AveragedModel reads the `n_averaged` buffer three times a
       step (each a wait for the device on a GPU) and increments it (a kernel); here the buffer is
       written when a state dict is saved and read once after one is loaded;
